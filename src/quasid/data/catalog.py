@@ -21,7 +21,10 @@ class Catalog:
 
     Attributes:
         item_ids: external ids, one per item, unique (stored as ``str``).
-        texts: content text per item (``""`` where unknown), or None.
+        texts: content text per item (``""`` where unknown), or None; built from
+            ``text_fields`` and attribute names by ``quasid.features.text``.
+        text_fields: raw text columns (title, brand, description, categories, ...),
+            each one string per item, as the source files give them.
         attributes: attribute ids per item (brand, categories, tags), or None.
         attribute_names: attribute id -> readable name, where known.
         group_keys: catalog grouping key per item (product family / SPU); items
@@ -33,6 +36,7 @@ class Catalog:
 
     item_ids: np.ndarray
     texts: list[str] | None = None
+    text_fields: dict[str, list[str]] = field(default_factory=dict)
     attributes: list[list[int]] | None = None
     attribute_names: dict[int, str] = field(default_factory=dict)
     group_keys: np.ndarray | None = None
@@ -57,6 +61,11 @@ class Catalog:
                 raise DataError(
                     f"catalog '{self.name}' field '{fname}' has {len(value)} entries "
                     f"but there are {n} items: give one entry per item"
+                )
+        for fname, values in self.text_fields.items():
+            if len(values) != n:
+                raise DataError(
+                    f"catalog '{self.name}' text field '{fname}' has {len(values)} entries but there are {n} items"
                 )
         if self.group_keys is not None:
             self.group_keys = np.asarray(["" if g is None else str(g) for g in self.group_keys], dtype=object)

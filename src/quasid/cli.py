@@ -1,0 +1,182 @@
+"""`quasid` command line: a thin Typer layer over quasid.pipeline.
+
+User errors (bad files, bad parameters) print one line and exit 2; `--debug`
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from quasid import pipeline
+from quasid.config import RunConfig
+from quasid.errors import ConfigError, QuasidError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Learn collision-qualified Semantic IDs and measure them against the baselines.",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+_state = {"debug": False}
+
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _run_config(
+    data: str | None, method: str | None, config: Path | None, seed: int | None, sets: list[str] | None
+) -> RunConfig:
+    cfg = RunConfig.load(config) if config else RunConfig()
+    overrides = list(sets or [])
+    if method:
+        overrides.insert(0, f'method="{method}"')
+    if data:
+        overrides.insert(0, f"data={json.dumps(str(data))}")
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    cfg = cfg.override(overrides)
+    if not cfg.data:
+        raise ConfigError("no data given: pass a dataset path / name, or set data= in the config file")
+    return cfg
+
+
+@app.command()
+def fit(
+    data: Annotated[str | None, typer.Argument(help="Dataset folder/file, a name under QUASID_DATA, or 'synthetic'.")] = None,
+    method: Annotated[str | None, typer.Option("--method", "-m", help="Tokenizer: rqkmeans, rqvae, ...")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<data>-<method>-s<seed>).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config; options below override it.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    levels: Annotated[int | None, typer.Option("--levels", "-L", help="Tokens per SID.")] = None,
+    codebook_size: Annotated[int | None, typer.Option("--codebook-size", "-K", help="Codes per level.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (trained methods).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="Override any config key, e.g. tokenizer.lr=0.002")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the killed run in --out from its checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
+    progress: Progress = True,
+) -> None:
+    """Train a tokenizer and write a run folder (config, tokenizer, sids.parquet, metrics.json)."""
+    extra = [f"tokenizer.{k}={v}" for k, v in (("n_levels", levels), ("codebook_size", codebook_size), ("epochs", epochs)) if v is not None]
+    if resume:
+        if out_dir is None:
+            raise ConfigError("--resume needs --out RUN_DIR: the folder of the run to continue")
+        cfg = RunConfig.load(out_dir / "config.toml")
+    else:
+        cfg = _run_config(data, method, config, seed, [*(sets or []), *extra])
+    if out_dir is None:
+        out_dir = Path("runs") / f"{Path(cfg.data).name.replace(':', '_')}-{cfg.method}-s{cfg.seed}"
+    result = pipeline.fit(cfg, out_dir, progress=progress, resume=resume, overwrite=overwrite)
+    out.print(f"[bold green]done[/] {cfg.method} on {cfg.data} in {result.seconds:.1f}s -> {result.run_dir}")
+    _print_metrics(result.metrics)
+
+
+@app.command()
+def assign(
+    run: Annotated[Path, typer.Argument(help="A finished `quasid fit` run folder.")],
+    data: Annotated[str | None, typer.Option(help="Items to assign (default: the run's data).")] = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output SID table (Parquet).")] = Path("sids.parquet"),
+    lcrec_index: Annotated[Path | None, typer.Option(help="Also write LC-Rec index.json tokens here.")] = None,
+    progress: Progress = True,
+) -> None:
+    """Assign SIDs to items with a trained tokenizer."""
+    table = pipeline.assign(run, data, out_file, progress=progress)
+    if lcrec_index is not None:
+        table.to_lcrec_index(lcrec_index)
+    out.print(f"[bold green]wrote[/] {table.n_items} SIDs to {out_file}")
+
+
+@app.command()
+def evaluate(
+    sids: Annotated[Path, typer.Argument(help="SID table (Parquet) from `fit` or `assign`.")],
+    data: Annotated[str | None, typer.Option(help="Dataset, to split collisions into harmful and benign.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics JSON here.")] = None,
+) -> None:
+    """Intrinsic SID metrics: collisions (harmful vs benign), utilisation, diversity."""
+    metrics = pipeline.evaluate(sids, data)
+    if json_out is not None:
+        from quasid.io import write_json
+
+        write_json(json_out, metrics)
+    _print_metrics(metrics)
+
+
+@app.command()
+def embed(
+    data: Annotated[str, typer.Argument(help="Dataset folder/file or name.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output .npy matrix, rows in catalog order.")],
+    source: Annotated[str, typer.Option(help="auto, text or attributes.")] = "auto",
+    model: Annotated[str, typer.Option(help="sentence-transformers model name or local path.")] = "all-MiniLM-L6-v2",
+    attribute_dim: Annotated[int, typer.Option(help="Dimension of attribute embeddings.")] = 64,
+    progress: Progress = True,
+) -> None:
+    """Compute content embeddings (text via sentence-transformers, or attribute SVD)."""
+    from quasid.config import EmbeddingConfig
+    from quasid.io import atomic_path
+
+    dataset = pipeline.prepare_embeddings(
+        pipeline.load_data(data), EmbeddingConfig(source=source, model=model, attribute_dim=attribute_dim), progress=progress
+    )
+    emb = dataset.catalog.require_embeddings()
+    with atomic_path(out_file) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, emb)
+    out.print(f"[bold green]wrote[/] {emb.shape[0]} x {emb.shape[1]} embeddings to {out_file}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where the demo's run folders go.")] = Path("runs/demo"),
+    items: Annotated[int, typer.Option(help="Synthetic catalog size.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    progress: Progress = True,
+) -> None:
+    """The whole path on a built-in synthetic catalog: fit each tokenizer, compare their SIDs."""
+    from quasid.demo import run_demo
+
+    run_demo(out_dir, n_items=items, seed=seed, progress=progress, console=out)
+
+
+def _print_metrics(metrics: dict) -> None:
+    from quasid.metrics import format_metrics
+
+    out.print(format_metrics(metrics))
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except QuasidError as exc:
+        if _state["debug"]:
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("[bold red]aborted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,211 @@
+"""The pipeline stages as plain functions: data -> embed -> fit -> assign -> evaluate.
+
+The CLI is a thin layer over these. A fit writes a run folder:
+
+    config.toml      resolved configuration (re-run or resume from it)
+    checkpoint.pt    training state, refreshed during training (RQ-VAE family)
+    tokenizer.pt     the fitted tokenizer
+    sids.parquet     one SID per item (+ disambiguation token)
+    metrics.json     intrinsic SID metrics
+    run.json         written last: a folder without it is an unfinished run
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from quasid.config import EmbeddingConfig, RunConfig
+from quasid.data.dataset import Dataset
+from quasid.errors import ConfigError, DataError
+from quasid.io import write_json
+from quasid.sid.table import SIDTable
+from quasid.tokenizers import SIDTokenizer, get_tokenizer_class
+
+RUN_MARKER = "run.json"
+SYNTHETIC_PREFIX = "synthetic"
+
+
+def load_data(spec: str | Path) -> Dataset:
+    """A dataset from a path, a dataset name under QUASID_DATA, or ``synthetic[:key=value,...]``."""
+    text = str(spec)
+    if text == SYNTHETIC_PREFIX or text.startswith(SYNTHETIC_PREFIX + ":"):
+        from quasid.data.synthetic import make_synthetic
+
+        kwargs: dict[str, Any] = {}
+        if ":" in text:
+            for part in filter(None, text.split(":", 1)[1].split(",")):
+                key, _, value = part.partition("=")
+                try:
+                    kwargs[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+                except ValueError:
+                    raise ConfigError(f"synthetic data option {part!r} must be key=number") from None
+        try:
+            return make_synthetic(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"synthetic data options: {exc}") from None
+    from quasid.data import load_dataset
+
+    return load_dataset(spec)
+
+
+def prepare_embeddings(dataset: Dataset, cfg: EmbeddingConfig, seed: int = 0, progress: bool = True) -> Dataset:
+    """Make sure the catalog carries content embeddings, computing them as ``cfg`` says."""
+    cfg.validate()
+    catalog = dataset.catalog
+    source = cfg.source
+    if source == "auto":
+        if catalog.embeddings is not None:
+            source = "given"
+        elif catalog.texts and any(catalog.texts):
+            source = "text"
+        elif catalog.attributes is not None:
+            source = "attributes"
+        else:
+            raise DataError(
+                f"dataset '{catalog.name}' has no embeddings, text or attributes to build content vectors from"
+            )
+    if source == "given":
+        catalog.require_embeddings()
+        return dataset
+    if source == "text":
+        from quasid.features import embed_catalog
+
+        catalog = embed_catalog(catalog, model=cfg.model, batch_size=cfg.batch_size, progress=progress)
+    else:
+        from quasid.features import embed_attributes
+
+        catalog = embed_attributes(catalog, dim=cfg.attribute_dim, seed=seed)
+    return Dataset(catalog, dataset.interactions)
+
+
+def build_tokenizer(method: str, params: dict[str, Any], seed: int) -> SIDTokenizer:
+    """Instantiate ``method`` with TOML-style params (unknown names rejected with the valid list)."""
+    klass = get_tokenizer_class(method)
+    cfg = klass.config_class.from_dict({**params, "seed": seed})
+    return klass(cfg)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    tokenizer: SIDTokenizer
+    sids: SIDTable
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def fit(
+    config: RunConfig,
+    out_dir: str | Path,
+    dataset: Dataset | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> RunResult:
+    """Train a tokenizer and write a complete run folder (see module docstring)."""
+    run_dir = Path(out_dir)
+    if (run_dir / RUN_MARKER).exists() and not (overwrite or resume):
+        raise ConfigError(f"{run_dir} already holds a finished run: pass --overwrite or choose another --out")
+    if resume and not (run_dir / "config.toml").exists():
+        raise ConfigError(f"cannot resume: {run_dir} has no config.toml (was it made by `quasid fit`?)")
+    (run_dir / RUN_MARKER).unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    dataset = dataset if dataset is not None else load_data(config.data)
+    dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
+    tokenizer = build_tokenizer(config.method, config.tokenizer, config.seed)
+    resolved = dataclasses.replace(config, tokenizer={k: v for k, v in tokenizer.config.to_dict().items() if k != "seed"})
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        resolved.save(run_dir / "config.toml")
+    fit_kwargs: dict[str, Any] = {}
+    if hasattr(tokenizer, "_save_checkpoint"):
+        fit_kwargs = {"checkpoint_dir": run_dir, "resume": resume}
+    tokenizer.fit(dataset, progress=progress, **fit_kwargs)
+    tokenizer.save(run_dir / "tokenizer.pt")
+    codes = tokenizer.encode(dataset)
+    sids = SIDTable.from_codes(dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate)
+    sids.to_parquet(run_dir / "sids.parquet")
+    metrics = evaluate(sids, dataset)
+    seconds = time.perf_counter() - t0
+    metrics["fit_seconds"] = seconds
+    write_json(run_dir / "metrics.json", metrics)
+    write_json(
+        run_dir / RUN_MARKER,
+        {
+            "status": "complete",
+            "method": config.method,
+            "dataset": dataset.name,
+            "n_items": dataset.catalog.n_items,
+            "seconds": seconds,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "history": tokenizer.history_,
+        },
+    )
+    return RunResult(run_dir, tokenizer, sids, metrics, seconds)
+
+
+def load_run(run_dir: str | Path) -> tuple[RunConfig, SIDTokenizer]:
+    """The config and fitted tokenizer of a finished run folder."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_MARKER).exists():
+        raise DataError(f"{run_dir} is not a finished quasid run (no {RUN_MARKER}); resume it with `quasid fit --resume`")
+    return RunConfig.load(run_dir / "config.toml"), SIDTokenizer.load(run_dir / "tokenizer.pt")
+
+
+def assign(
+    run_dir: str | Path,
+    data: str | Path | Dataset | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> SIDTable:
+    """SIDs for every item of ``data`` (default: the run's own data) from a trained run."""
+    config, tokenizer = load_run(run_dir)
+    dataset = data if isinstance(data, Dataset) else load_data(data if data is not None else config.data)
+    dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
+    codes = tokenizer.encode(dataset)
+    table = SIDTable.from_codes(dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate)
+    if out is not None:
+        table.to_parquet(out)
+    return table
+
+
+def evaluate(sids: SIDTable | str | Path, dataset: Dataset | str | Path | None = None) -> dict[str, Any]:
+    """Intrinsic metrics of a SID table; with the dataset, harmful vs benign collisions too."""
+    from quasid.metrics import sid_metrics
+
+    table = sids if isinstance(sids, SIDTable) else SIDTable.from_parquet(sids)
+    catalog = None
+    if dataset is not None:
+        ds = dataset if isinstance(dataset, Dataset) else load_data(dataset)
+        catalog = ds.catalog
+        if catalog.n_items != table.n_items or not np.array_equal(
+            catalog.item_ids.astype(str), table.item_ids.astype(str)
+        ):
+            catalog = _align(catalog, table)
+    return sid_metrics(table.codes, table.codebook_size, catalog)
+
+
+def _align(catalog: Any, table: SIDTable) -> Any:
+    """Restrict/reorder the catalog to the table's items (for SID tables covering a subset)."""
+    from quasid.data.catalog import Catalog
+
+    rows = catalog.index_of(table.item_ids.tolist())
+    return Catalog(
+        item_ids=catalog.item_ids[rows],
+        texts=[catalog.texts[i] for i in rows] if catalog.texts is not None else None,
+        attributes=[catalog.attributes[i] for i in rows] if catalog.attributes is not None else None,
+        attribute_names=catalog.attribute_names,
+        group_keys=catalog.group_keys[rows] if catalog.group_keys is not None else None,
+        embeddings=catalog.embeddings[rows] if catalog.embeddings is not None else None,
+        missing=catalog.missing[rows] if catalog.missing is not None else None,
+        name=catalog.name,
+    )

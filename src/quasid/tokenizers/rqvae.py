@@ -1,0 +1,280 @@
+"""RQ-VAE tokenizer (TIGER's recipe): MLP encoder -> residual quantizer -> MLP decoder.
+
+Loss = reconstruction + codebook + beta * commitment (+ any auxiliary losses).
+The training loop has three extension points that QuaSID and plug-in losses use:
+``_setup_training`` (build extra modules from the dataset), ``_auxiliary_losses``
+(extra terms on the latents and codes of a batch) and ``_epoch_batches`` (how an
+epoch's items are grouped into batches).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from quasid.data.dataset import Dataset
+from quasid.errors import ConfigError, DataError
+from quasid.io import atomic_path
+from quasid.progress import advance, progress_bar
+from quasid.quantize.residual import QuantizerOutput, ResidualQuantizer
+from quasid.tokenizers.base import SIDTokenizer, TokenizerConfig
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+# An auxiliary loss sees a batch's encoder latents z [B, d], its codes [B, L] and the
+# items' catalog rows [B]; it returns a scalar tensor (or an object with a .loss).
+AuxiliaryLoss = Callable[[Tensor, Tensor, Tensor], Any]
+
+
+@dataclass
+class RQVAEConfig(TokenizerConfig):
+    latent_dim: int = 32  # d: encoder output / codeword size
+    hidden_dims: list[int] = field(default_factory=lambda: [512, 256, 128])
+    epochs: int = 200
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    beta: float = 0.25  # commitment weight
+    standardize: bool = True  # centre inputs and scale to unit global std before the encoder
+    kmeans_init: bool = True  # codebooks from k-means on the first latents
+    kmeans_init_samples: int = 20000
+    reseed_dead_codes: bool = True  # re-seed codewords unused during an epoch
+    checkpoint_every: int = 10  # epochs between checkpoints when a checkpoint dir is given
+    device: str = "cpu"
+
+    def validate(self, n_items: int | None = None) -> None:
+        super().validate(n_items)
+        for name in ("latent_dim", "epochs", "batch_size", "kmeans_init_samples", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.beta < 0 or self.weight_decay < 0:
+            raise ConfigError("lr must be > 0, beta and weight_decay >= 0")
+        if any(h < 1 for h in self.hidden_dims):
+            raise ConfigError(f"hidden_dims must be positive, got {self.hidden_dims}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device={self.device!r} but CUDA is not available: use device='cpu'")
+
+
+def mlp(dims: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(dims) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class RQVAEModel(nn.Module):
+    """Encoder, residual quantizer and decoder."""
+
+    def __init__(self, input_dim: int, cfg: RQVAEConfig) -> None:
+        super().__init__()
+        dims = [input_dim, *cfg.hidden_dims, cfg.latent_dim]
+        self.encoder = mlp(dims)
+        self.quantizer = ResidualQuantizer(cfg.latent_dim, cfg.n_levels, cfg.codebook_size)
+        self.decoder = mlp(dims[::-1])
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, QuantizerOutput]:  # x: [B, D]
+        z = self.encoder(x)  # [B, d]
+        q = self.quantizer(z)
+        return self.decoder(q.quantized), z, q
+
+
+class RQVAE(SIDTokenizer):
+    """RQ-VAE Semantic ID tokenizer; accepts plug-in auxiliary losses on (z, codes)."""
+
+    method = "rqvae"
+    config_class = RQVAEConfig
+    config: RQVAEConfig
+
+    def __init__(
+        self,
+        config: RQVAEConfig | None = None,
+        auxiliary_losses: dict[str, tuple[float, AuxiliaryLoss]] | None = None,
+        **overrides: Any,
+    ) -> None:
+        super().__init__(config, **overrides)
+        self.auxiliary_losses = dict(auxiliary_losses or {})
+        self.model_: RQVAEModel | None = None
+        self.x_mean_: np.ndarray | None = None
+        self.x_scale_: float = 1.0
+
+    # --- extension points ----------------------------------------------------------------
+    def _setup_training(self, x: np.ndarray, dataset: Dataset) -> list[nn.Module]:
+        """Build extra trainable modules from the data; returns them so the optimizer sees them."""
+        return [m for _, m in self.auxiliary_losses.values() if isinstance(m, nn.Module)]
+
+    def _auxiliary_losses(self, idx: Tensor, z: Tensor, q: QuantizerOutput, epoch: int) -> dict[str, Tensor]:
+        """Extra loss terms for a batch (already weighted). Plug-in losses are applied here."""
+        out: dict[str, Tensor] = {}
+        for name, (weight, fn) in self.auxiliary_losses.items():
+            value = fn(z, q.codes, idx)
+            out[name] = weight * (value.loss if hasattr(value, "loss") else value)
+        return out
+
+    def _epoch_batches(self, epoch: int, n: int, generator: torch.Generator) -> list[Tensor]:
+        """The epoch's batches of item rows: a fresh random permutation, cut in batch_size pieces."""
+        perm = torch.randperm(n, generator=generator)
+        return list(torch.split(perm, self.config.batch_size))
+
+    # --- training ------------------------------------------------------------------------
+    def _standardize(self, x: np.ndarray) -> Tensor:
+        assert self.x_mean_ is not None
+        xt = torch.from_numpy((np.asarray(x, dtype=np.float32) - self.x_mean_) / self.x_scale_)
+        return xt.to(self.config.device)
+
+    def _fit(
+        self,
+        x: np.ndarray,
+        dataset: Dataset,
+        progress: bool,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        if cfg.standardize:
+            self.x_mean_ = x.mean(axis=0).astype(np.float32)
+            self.x_scale_ = float(x.std()) or 1.0
+        else:
+            self.x_mean_, self.x_scale_ = np.zeros(x.shape[1], np.float32), 1.0
+        xt = self._standardize(x)
+        n = len(xt)
+        self.model_ = RQVAEModel(x.shape[1], cfg).to(cfg.device)
+        extra = self._setup_training(x, dataset)
+        params = [p for m in [self.model_, *extra] for p in m.parameters()]
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+        start_epoch = 0
+        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+        if resume:
+            if ckpt_path is None or not ckpt_path.exists():
+                raise DataError(f"cannot resume: no {CHECKPOINT_NAME} in {checkpoint_dir}")
+            start_epoch = self._load_checkpoint(ckpt_path, optimizer, extra)
+        elif cfg.kmeans_init:
+            self._kmeans_init(xt)
+
+        with progress_bar(cfg.epochs, f"{self.method} epochs", progress) as bar:
+            advance(bar, "resumed" if start_epoch else "", step=start_epoch)
+            for epoch in range(start_epoch, cfg.epochs):
+                record = self._train_epoch(xt, epoch, optimizer)
+                self.history_.append(record)
+                if ckpt_path is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs):
+                    self._save_checkpoint(ckpt_path, optimizer, extra, epoch + 1)
+                advance(bar, f"loss {record['loss']:.4f} recon {record['recon']:.4f} dead {record['reseeded']}")
+        self.model_.eval()
+        del n
+
+    def _kmeans_init(self, xt: Tensor) -> None:
+        assert self.model_ is not None
+        g = torch.Generator().manual_seed(self.config.seed)
+        sample = torch.randperm(len(xt), generator=g)[: self.config.kmeans_init_samples]
+        with torch.no_grad():
+            z = self.model_.encoder(xt[sample.to(xt.device)])
+        self.model_.quantizer.init_kmeans(z, seed=self.config.seed)
+
+    def _train_epoch(self, xt: Tensor, epoch: int, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        """One pass over the catalog; RNG derived from (seed, epoch) so a resumed run replays exactly."""
+        cfg, model = self.config, self.model_
+        assert model is not None
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        usage = torch.zeros(cfg.n_levels, cfg.codebook_size, dtype=torch.long, device=xt.device)
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        batches = self._epoch_batches(epoch, len(xt), gen)
+        for idx in batches:
+            idx = idx.to(xt.device)
+            xb = xt[idx]
+            x_hat, z, q = model(xb)
+            terms = {
+                "recon": (x_hat - xb).pow(2).sum(-1).mean(),
+                "codebook": q.codebook_loss,
+                "commit": cfg.beta * q.commitment_loss,
+            }
+            terms.update(self._auxiliary_losses(idx, z, q, epoch))
+            loss = sum(terms.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            usage.scatter_add_(1, q.codes.t(), torch.ones_like(q.codes.t()))
+            for k, v in {"loss": loss, **terms}.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+        record = {k: v / len(batches) for k, v in sums.items()}
+        moved = 0
+        if cfg.reseed_dead_codes and bool((usage == 0).any()):
+            pick = torch.randperm(len(xt), generator=gen)[: max(cfg.batch_size, 4 * cfg.codebook_size)]
+            with torch.no_grad():
+                z_all = model.encoder(xt[pick.to(xt.device)])
+            moved = model.quantizer.reseed_dead_codes(z_all, usage, gen)
+        record.update(epoch=epoch, reseeded=moved, seconds=time.perf_counter() - t0)
+        return record
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def _save_checkpoint(
+        self, path: Path, optimizer: torch.optim.Optimizer, extra: list[nn.Module], epoch: int
+    ) -> None:
+        assert self.model_ is not None
+        payload = {
+            "epoch": epoch,
+            "model": self.model_.state_dict(),
+            "extra": [m.state_dict() for m in extra],
+            "optimizer": optimizer.state_dict(),
+            "history": self.history_,
+            "config": self.config.to_dict(),
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    def _load_checkpoint(self, path: Path, optimizer: torch.optim.Optimizer, extra: list[nn.Module]) -> int:
+        assert self.model_ is not None
+        payload = torch.load(path, map_location=self.config.device, weights_only=False)
+        if payload["config"] != self.config.to_dict():
+            raise DataError(f"{path} was written with a different config: resume with the run's own config.toml")
+        self.model_.load_state_dict(payload["model"])
+        for module, state in zip(extra, payload["extra"], strict=True):
+            module.load_state_dict(state)
+        optimizer.load_state_dict(payload["optimizer"])
+        self.history_ = list(payload["history"])
+        return int(payload["epoch"])
+
+    # --- encoding and persistence ---------------------------------------------------------
+    @torch.no_grad()
+    def latents(self, x: np.ndarray) -> np.ndarray:
+        """Encoder outputs ``[N, d]`` for raw embeddings (before quantization)."""
+        self._check_fitted()
+        assert self.model_ is not None
+        self.model_.eval()
+        return self.model_.encoder(self._standardize(x)).cpu().numpy()
+
+    @torch.no_grad()
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        assert self.model_ is not None
+        self.model_.eval()
+        return self.model_.quantizer.encode(self.model_.encoder(self._standardize(x))).cpu().numpy()
+
+    def _state(self) -> dict[str, Any]:
+        assert self.model_ is not None
+        return {
+            "model": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+            "x_mean": self.x_mean_,
+            "x_scale": self.x_scale_,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        assert self.input_dim_ is not None
+        self.config.device = "cuda" if self.config.device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+        self.model_ = RQVAEModel(self.input_dim_, self.config)
+        self.model_.load_state_dict(state["model"])
+        self.model_.to(self.config.device).eval()
+        self.x_mean_ = np.asarray(state["x_mean"], dtype=np.float32)
+        self.x_scale_ = float(state["x_scale"])
