@@ -18,7 +18,7 @@ def test_bad_config_messages(tmp_path):
         RunConfig().override(["epochs"])
     with pytest.raises(ConfigError, match="unknown config key"):
         RunConfig.from_dict({"methd": "x"})
-    with pytest.raises(ConfigError, match="embedding.source"):
+    with pytest.raises(ConfigError, match=r"embedding\.source"):
         RunConfig().override(["embedding.source=pixels"])
     (tmp_path / "bad.toml").write_text("method = ")
     with pytest.raises(ConfigError, match="not valid TOML"):

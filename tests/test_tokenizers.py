@@ -13,7 +13,9 @@ def clustered(n=600, d=16, seed=0):
     return (centres[rng.integers(0, 8, n)] + rng.normal(size=(n, d))).astype(np.float32)
 
 
-@pytest.mark.parametrize("klass,extra", [(RQKMeans, {}), (RQVAE, {"epochs": 5, "batch_size": 128, "latent_dim": 8})])
+@pytest.mark.parametrize(
+    "klass,extra", [(RQKMeans, {}), (RQVAE, {"epochs": 5, "batch_size": 128, "latent_dim": 8})]
+)
 def test_fit_encode_shapes_ranges_and_save_load(tmp_path, klass, extra):
     x = clustered()
     tok = klass(n_levels=3, codebook_size=16, **extra)
@@ -27,7 +29,9 @@ def test_fit_encode_shapes_ranges_and_save_load(tmp_path, klass, extra):
     np.testing.assert_array_equal(loaded.encode(x), codes)
 
 
-@pytest.mark.parametrize("klass,extra", [(RQKMeans, {}), (RQVAE, {"epochs": 3, "batch_size": 128, "latent_dim": 8})])
+@pytest.mark.parametrize(
+    "klass,extra", [(RQKMeans, {}), (RQVAE, {"epochs": 3, "batch_size": 128, "latent_dim": 8})]
+)
 def test_same_seed_same_sids(klass, extra):
     x = clustered()
     a = klass(codebook_size=16, seed=3, **extra).fit_encode(x)
@@ -63,7 +67,9 @@ def test_rqvae_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         RQVAE(**kw, auxiliary_losses={"k": (0.0, Killer(18))}).fit(x, checkpoint_dir=tmp_path)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
-    resumed = RQVAE(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(x, checkpoint_dir=tmp_path, resume=True)
+    resumed = RQVAE(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(
+        x, checkpoint_dir=tmp_path, resume=True
+    )
     assert [h["epoch"] for h in resumed.history_] == list(range(6))
     np.testing.assert_array_equal(resumed.encode(x), full)
 
@@ -81,7 +87,9 @@ def test_auxiliary_loss_is_called_with_latents_codes_and_rows():
         return z.pow(2).mean()
 
     x = clustered(n=200)
-    tok = RQVAE(codebook_size=8, epochs=1, batch_size=64, latent_dim=4, auxiliary_losses={"probe": (0.1, probe)})
+    tok = RQVAE(
+        codebook_size=8, epochs=1, batch_size=64, latent_dim=4, auxiliary_losses={"probe": (0.1, probe)}
+    )
     tok.fit(x)
     assert seen["shapes"] == ((64, 4), (64, 3), (64,))
     assert "probe" in tok.history_[0]

@@ -55,21 +55,39 @@ def _run_config(
 
 @app.command()
 def fit(
-    data: Annotated[str | None, typer.Argument(help="Dataset folder/file, a name under QUASID_DATA, or 'synthetic'.")] = None,
-    method: Annotated[str | None, typer.Option("--method", "-m", help="Tokenizer: rqkmeans, rqvae, ...")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<data>-<method>-s<seed>).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config; options below override it.")] = None,
+    data: Annotated[
+        str | None, typer.Argument(help="Dataset folder/file, a name under QUASID_DATA, or 'synthetic'.")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", "-m", help="Tokenizer: rqkmeans, rqvae, ...")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<data>-<method>-s<seed>).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config; options below override it.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     levels: Annotated[int | None, typer.Option("--levels", "-L", help="Tokens per SID.")] = None,
-    codebook_size: Annotated[int | None, typer.Option("--codebook-size", "-K", help="Codes per level.")] = None,
+    codebook_size: Annotated[
+        int | None, typer.Option("--codebook-size", "-K", help="Codes per level.")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (trained methods).")] = None,
-    sets: Annotated[list[str] | None, typer.Option("--set", help="Override any config key, e.g. tokenizer.lr=0.002")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the killed run in --out from its checkpoint.")] = False,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any config key, e.g. tokenizer.lr=0.002")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the killed run in --out from its checkpoint.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
     progress: Progress = True,
 ) -> None:
     """Train a tokenizer and write a run folder (config, tokenizer, sids.parquet, metrics.json)."""
-    extra = [f"tokenizer.{k}={v}" for k, v in (("n_levels", levels), ("codebook_size", codebook_size), ("epochs", epochs)) if v is not None]
+    extra = [
+        f"tokenizer.{k}={v}"
+        for k, v in (("n_levels", levels), ("codebook_size", codebook_size), ("epochs", epochs))
+        if v is not None
+    ]
     if resume:
         if out_dir is None:
             raise ConfigError("--resume needs --out RUN_DIR: the folder of the run to continue")
@@ -87,8 +105,12 @@ def fit(
 def assign(
     run: Annotated[Path, typer.Argument(help="A finished `quasid fit` run folder.")],
     data: Annotated[str | None, typer.Option(help="Items to assign (default: the run's data).")] = None,
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output SID table (Parquet).")] = Path("sids.parquet"),
-    lcrec_index: Annotated[Path | None, typer.Option(help="Also write LC-Rec index.json tokens here.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output SID table (Parquet).")] = Path(
+        "sids.parquet"
+    ),
+    lcrec_index: Annotated[
+        Path | None, typer.Option(help="Also write LC-Rec index.json tokens here.")
+    ] = None,
     progress: Progress = True,
 ) -> None:
     """Assign SIDs to items with a trained tokenizer."""
@@ -101,7 +123,9 @@ def assign(
 @app.command()
 def evaluate(
     sids: Annotated[Path, typer.Argument(help="SID table (Parquet) from `fit` or `assign`.")],
-    data: Annotated[str | None, typer.Option(help="Dataset, to split collisions into harmful and benign.")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Dataset, to split collisions into harmful and benign.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics JSON here.")] = None,
 ) -> None:
     """Intrinsic SID metrics: collisions (harmful vs benign), utilisation, diversity."""
@@ -118,7 +142,9 @@ def embed(
     data: Annotated[str, typer.Argument(help="Dataset folder/file or name.")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Output .npy matrix, rows in catalog order.")],
     source: Annotated[str, typer.Option(help="auto, text or attributes.")] = "auto",
-    model: Annotated[str, typer.Option(help="sentence-transformers model name or local path.")] = "all-MiniLM-L6-v2",
+    model: Annotated[
+        str, typer.Option(help="sentence-transformers model name or local path.")
+    ] = "all-MiniLM-L6-v2",
     attribute_dim: Annotated[int, typer.Option(help="Dimension of attribute embeddings.")] = 64,
     progress: Progress = True,
 ) -> None:
@@ -127,7 +153,9 @@ def embed(
     from quasid.io import atomic_path
 
     dataset = pipeline.prepare_embeddings(
-        pipeline.load_data(data), EmbeddingConfig(source=source, model=model, attribute_dim=attribute_dim), progress=progress
+        pipeline.load_data(data),
+        EmbeddingConfig(source=source, model=model, attribute_dim=attribute_dim),
+        progress=progress,
     )
     emb = dataset.catalog.require_embeddings()
     with atomic_path(out_file) as tmp, open(tmp, "wb") as fh:
@@ -137,7 +165,9 @@ def embed(
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where the demo's run folders go.")] = Path("runs/demo"),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Where the demo's run folders go.")] = Path(
+        "runs/demo"
+    ),
     items: Annotated[int, typer.Option(help="Synthetic catalog size.")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     progress: Progress = True,
@@ -179,4 +209,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

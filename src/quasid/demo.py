@@ -45,7 +45,13 @@ def run_demo(
     summary: dict[str, dict[str, Any]] = {}
     for method in demo_methods():
         params = DEMO_TOKENIZER.get(method, DEMO_TOKENIZER["rqvae"])
-        cfg = RunConfig(method=method, data="synthetic", seed=seed, embedding=EmbeddingConfig(source="given"), tokenizer=params)
+        cfg = RunConfig(
+            method=method,
+            data="synthetic",
+            seed=seed,
+            embedding=EmbeddingConfig(source="given"),
+            tokenizer=params,
+        )
         result = pipeline.fit(cfg, Path(out_dir) / method, dataset=dataset, progress=progress, overwrite=True)
         summary[method] = result.metrics
     write_json(Path(out_dir) / "summary.json", summary)
@@ -61,7 +67,14 @@ def run_demo(
 def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
     """Headline figures per method as a rich table."""
     table = Table(title="Semantic IDs on the synthetic catalog")
-    for col in ("method", "collision rate", "harmful collisions", "unique SIDs", "code use L1/L2/L3", "fit s"):
+    for col in (
+        "method",
+        "collision rate",
+        "harmful collisions",
+        "unique SIDs",
+        "code use L1/L2/L3",
+        "fit s",
+    ):
         table.add_column(col, justify="right" if col != "method" else "left")
     for method, m in summary.items():
         table.add_row(

@@ -56,7 +56,9 @@ def load_data(spec: str | Path) -> Dataset:
     return load_dataset(spec)
 
 
-def prepare_embeddings(dataset: Dataset, cfg: EmbeddingConfig, seed: int = 0, progress: bool = True) -> Dataset:
+def prepare_embeddings(
+    dataset: Dataset, cfg: EmbeddingConfig, seed: int = 0, progress: bool = True
+) -> Dataset:
     """Make sure the catalog carries content embeddings, computing them as ``cfg`` says."""
     cfg.validate()
     catalog = dataset.catalog
@@ -70,7 +72,8 @@ def prepare_embeddings(dataset: Dataset, cfg: EmbeddingConfig, seed: int = 0, pr
             source = "attributes"
         else:
             raise DataError(
-                f"dataset '{catalog.name}' has no embeddings, text or attributes to build content vectors from"
+                f"dataset '{catalog.name}' has no embeddings, text or attributes "
+                "to build content vectors from: pass embeddings or item text"
             )
     if source == "given":
         catalog.require_embeddings()
@@ -121,7 +124,9 @@ def fit(
     dataset = dataset if dataset is not None else load_data(config.data)
     dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
     tokenizer = build_tokenizer(config.method, config.tokenizer, config.seed)
-    resolved = dataclasses.replace(config, tokenizer={k: v for k, v in tokenizer.config.to_dict().items() if k != "seed"})
+    resolved = dataclasses.replace(
+        config, tokenizer={k: v for k, v in tokenizer.config.to_dict().items() if k != "seed"}
+    )
     if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         resolved.save(run_dir / "config.toml")
@@ -131,7 +136,9 @@ def fit(
     tokenizer.fit(dataset, progress=progress, **fit_kwargs)
     tokenizer.save(run_dir / "tokenizer.pt")
     codes = tokenizer.encode(dataset)
-    sids = SIDTable.from_codes(dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate)
+    sids = SIDTable.from_codes(
+        dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate
+    )
     sids.to_parquet(run_dir / "sids.parquet")
     metrics = evaluate(sids, dataset)
     seconds = time.perf_counter() - t0
@@ -157,7 +164,9 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, SIDTokenizer]:
     """The config and fitted tokenizer of a finished run folder."""
     run_dir = Path(run_dir)
     if not (run_dir / RUN_MARKER).exists():
-        raise DataError(f"{run_dir} is not a finished quasid run (no {RUN_MARKER}); resume it with `quasid fit --resume`")
+        raise DataError(
+            f"{run_dir} is not a finished quasid run (no {RUN_MARKER}); resume it with `quasid fit --resume`"
+        )
     return RunConfig.load(run_dir / "config.toml"), SIDTokenizer.load(run_dir / "tokenizer.pt")
 
 
@@ -172,7 +181,9 @@ def assign(
     dataset = data if isinstance(data, Dataset) else load_data(data if data is not None else config.data)
     dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
     codes = tokenizer.encode(dataset)
-    table = SIDTable.from_codes(dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate)
+    table = SIDTable.from_codes(
+        dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate
+    )
     if out is not None:
         table.to_parquet(out)
     return table

@@ -65,10 +65,12 @@ class Catalog:
         for fname, values in self.text_fields.items():
             if len(values) != n:
                 raise DataError(
-                    f"catalog '{self.name}' text field '{fname}' has {len(values)} entries but there are {n} items"
+                    f"catalog '{self.name}' text field '{fname}' has {len(values)} entries "
+                    f"but there are {n} items"
                 )
         if self.group_keys is not None:
-            self.group_keys = np.asarray(["" if g is None else str(g) for g in self.group_keys], dtype=object)
+            keys = ["" if g is None else str(g) for g in self.group_keys]
+            self.group_keys = np.asarray(keys, dtype=object)
         if self.missing is not None:
             self.missing = np.asarray(self.missing, dtype=bool)
         if self.embeddings is not None:
@@ -145,7 +147,9 @@ class Catalog:
         return mask
 
 
-def validate_embeddings(emb: np.ndarray, n_items: int | None = None, source: str = "embeddings") -> np.ndarray:
+def validate_embeddings(
+    emb: np.ndarray, n_items: int | None = None, source: str = "embeddings"
+) -> np.ndarray:
     """Check an embedding matrix: 2-D, finite, one row per item. Returns float32 C-contiguous."""
     arr = np.asarray(emb)
     if arr.ndim != 2:

@@ -54,10 +54,16 @@ class Interactions:
         """Build from per-user item-index lists already in time order."""
         lengths = np.array([len(s) for s in sequences], dtype=np.int64)
         users = np.repeat(np.arange(len(sequences), dtype=np.int64), lengths)
-        items = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if len(sequences) else np.zeros(0, np.int64)
+        items = (
+            np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
+            if len(sequences)
+            else np.zeros(0, np.int64)
+        )
         order = np.concatenate([np.arange(n) for n in lengths]) if len(sequences) else np.zeros(0, np.int64)
         ids = user_ids if user_ids is not None else [str(u) for u in range(len(sequences))]
-        return cls(users=users, items=items, order=order, user_ids=np.asarray(ids, dtype=object), n_items=n_items)
+        return cls(
+            users=users, items=items, order=order, user_ids=np.asarray(ids, dtype=object), n_items=n_items
+        )
 
     @property
     def n_events(self) -> int:

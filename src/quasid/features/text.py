@@ -53,7 +53,9 @@ def item_texts(
             if value:
                 parts.append(f"{name}: {value}")
         if catalog.attributes is not None and catalog.attribute_names:
-            names = [catalog.attribute_names[a] for a in catalog.attributes[i] if a in catalog.attribute_names]
+            names = [
+                catalog.attribute_names[a] for a in catalog.attributes[i] if a in catalog.attribute_names
+            ]
             if names:
                 parts.append("attributes: " + ", ".join(names))
         out.append("; ".join(parts)[: max_chars * 2])

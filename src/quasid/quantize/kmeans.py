@@ -33,7 +33,12 @@ def kmeans(
         extra = x[rng.integers(0, n, size=k - n)]
         return np.concatenate([x, extra], axis=0)
     km = faiss.Kmeans(
-        d, k, niter=n_iter, seed=seed, verbose=False, max_points_per_centroid=max_points_per_centroid,
+        d,
+        k,
+        niter=n_iter,
+        seed=seed,
+        verbose=False,
+        max_points_per_centroid=max_points_per_centroid,
         min_points_per_centroid=1,
     )
     km.train(x)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -101,4 +100,3 @@ class ResidualQuantizer(nn.Module):
             idx = self._nearest(residual, level)
             residual = residual - self.codebooks[level][idx]
         return moved
-

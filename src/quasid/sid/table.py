@@ -90,7 +90,10 @@ class SIDTable:
         if self.dedup is not None:
             cols["sid_dedup"] = pa.array(self.dedup, pa.int32())
         cols["sid"] = pa.array(self.sid_strings(), pa.string())
-        meta = {b"quasid.codebook_size": str(self.codebook_size).encode(), b"quasid.n_levels": str(self.n_levels).encode()}
+        meta = {
+            b"quasid.codebook_size": str(self.codebook_size).encode(),
+            b"quasid.n_levels": str(self.n_levels).encode(),
+        }
         table = pa.table(cols).replace_schema_metadata(meta)
         path = Path(path)
         with atomic_path(path) as tmp:
@@ -109,9 +112,7 @@ class SIDTable:
         names = table.column_names
         levels = sorted(int(n[4:]) for n in names if re.fullmatch(r"sid_\d+", n))
         if "item_id" not in names or not levels or levels != list(range(len(levels))):
-            raise DataError(
-                f"{path}: a SID table needs columns item_id, sid_0..sid_L-1 (found {names})"
-            )
+            raise DataError(f"{path}: a SID table needs columns item_id, sid_0..sid_L-1 (found {names})")
         meta = table.schema.metadata or {}
         codes = np.column_stack([table.column(f"sid_{lv}").to_numpy() for lv in levels]).astype(np.int64)
         k = int(meta.get(b"quasid.codebook_size", str(int(codes.max()) + 1).encode()))
@@ -123,7 +124,10 @@ class SIDTable:
         """Write ``{"row": ["<a_c0>", "<b_c1>", ...]}`` keyed by row index, as LC-Rec expects."""
         letters = string.ascii_lowercase
         full = self.full_codes()
-        out = {str(i): [f"<{letters[lv]}_{c}>" for lv, c in enumerate(row)] for i, row in enumerate(full.tolist())}
+        out = {
+            str(i): [f"<{letters[lv]}_{c}>" for lv, c in enumerate(row)]
+            for i, row in enumerate(full.tolist())
+        }
         path = Path(path)
         with atomic_open(path) as fh:
             json.dump(out, fh)
@@ -131,7 +135,10 @@ class SIDTable:
 
     @classmethod
     def from_lcrec_index(
-        cls, path: str | Path, item_ids: np.ndarray | None = None, codebook_size: int | None = None,
+        cls,
+        path: str | Path,
+        item_ids: np.ndarray | None = None,
+        codebook_size: int | None = None,
         semantic_levels: int | None = None,
     ) -> SIDTable:
         """Read LC-Rec tokens. Key = row index; ``item_ids[row]`` names the item (default: the key).
@@ -156,9 +163,11 @@ class SIDTable:
         if len({len(r) for r in rows}) != 1:
             raise DataError(f"{path}: items have different numbers of tokens")
         codes = np.asarray(rows, dtype=np.int64)
-        ids = np.asarray(keys, dtype=object) if item_ids is None else np.asarray(item_ids, dtype=object)[
-            np.asarray(keys, dtype=int)
-        ]
+        ids = (
+            np.asarray(keys, dtype=object)
+            if item_ids is None
+            else np.asarray(item_ids, dtype=object)[np.asarray(keys, dtype=int)]
+        )
         levels = semantic_levels or codes.shape[1]
         dedup = codes[:, levels] if codes.shape[1] > levels else None
         k = codebook_size or int(codes.max()) + 1

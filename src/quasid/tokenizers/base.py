@@ -81,13 +81,17 @@ class SIDTokenizer(ABC):
     def __init__(self, config: TokenizerConfig | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.config_class()
         if not isinstance(base, self.config_class):
-            raise ConfigError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(base).__name__}")
+            raise ConfigError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(base).__name__}"
+            )
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self.input_dim_: int | None = None
         self.history_: list[dict[str, float]] = []
 
     # --- the estimator API -------------------------------------------------------------
-    def fit(self, data: Dataset | Catalog | np.ndarray, progress: bool = False, **kwargs: Any) -> SIDTokenizer:
+    def fit(
+        self, data: Dataset | Catalog | np.ndarray, progress: bool = False, **kwargs: Any
+    ) -> SIDTokenizer:
         """Learn codebooks (and encoder) from the catalog's embeddings."""
         dataset = as_dataset(data)
         x = dataset.catalog.require_embeddings()
@@ -134,7 +138,9 @@ class SIDTokenizer(ABC):
 
         path = Path(path)
         if not path.exists():
-            raise DataError(f"no tokenizer file at {path}: pass the tokenizer.pt of a `quasid fit` run folder")
+            raise DataError(
+                f"no tokenizer file at {path}: pass the tokenizer.pt of a `quasid fit` run folder"
+            )
         try:
             payload = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # torch raises many types for a corrupt file

@@ -9,6 +9,7 @@ epoch's items are grouped into batches).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class RQVAEConfig(TokenizerConfig):
 def mlp(dims: list[int]) -> nn.Sequential:
     """Linear layers with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(dims)):
         layers.append(nn.Linear(a, b))
         if i < len(dims) - 2:
             layers.append(nn.ReLU())
@@ -168,9 +169,13 @@ class RQVAE(SIDTokenizer):
             for epoch in range(start_epoch, cfg.epochs):
                 record = self._train_epoch(xt, epoch, optimizer)
                 self.history_.append(record)
-                if ckpt_path is not None and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs):
+                if ckpt_path is not None and (
+                    (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs
+                ):
                     self._save_checkpoint(ckpt_path, optimizer, extra, epoch + 1)
-                advance(bar, f"loss {record['loss']:.4f} recon {record['recon']:.4f} dead {record['reseeded']}")
+                advance(
+                    bar, f"loss {record['loss']:.4f} recon {record['recon']:.4f} dead {record['reseeded']}"
+                )
         self.model_.eval()
         del n
 
@@ -239,7 +244,9 @@ class RQVAE(SIDTokenizer):
         assert self.model_ is not None
         payload = torch.load(path, map_location=self.config.device, weights_only=False)
         if payload["config"] != self.config.to_dict():
-            raise DataError(f"{path} was written with a different config: resume with the run's own config.toml")
+            raise DataError(
+                f"{path} was written with a different config: resume with the run's own config.toml"
+            )
         self.model_.load_state_dict(payload["model"])
         for module, state in zip(extra, payload["extra"], strict=True):
             module.load_state_dict(state)
@@ -272,7 +279,9 @@ class RQVAE(SIDTokenizer):
 
     def _load_state(self, state: dict[str, Any]) -> None:
         assert self.input_dim_ is not None
-        self.config.device = "cuda" if self.config.device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+        self.config.device = (
+            "cuda" if self.config.device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+        )
         self.model_ = RQVAEModel(self.input_dim_, self.config)
         self.model_.load_state_dict(state["model"])
         self.model_.to(self.config.device).eval()
