@@ -1,0 +1,133 @@
+"""Full-ranking metrics: hand-checked values, the tie rule, and rank_of_targets against brute force."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from quasid.rec.metrics import (
+    Ranks,
+    ndcg_at_k,
+    per_event_metrics,
+    rank_of_targets,
+    ranking_metrics,
+    recall_at_k,
+)
+
+
+def test_hand_cases_and_k_boundaries() -> None:
+    ranks = [0, 4, 5, 9, 10]  # rank 4 is the last hit @5, rank 9 the last hit @10
+    assert recall_at_k(ranks, 5) == pytest.approx(2 / 5)
+    assert recall_at_k(ranks, 10) == pytest.approx(4 / 5)
+    assert ndcg_at_k(ranks, 5) == pytest.approx((1 + 1 / math.log2(6)) / 5)
+    assert ndcg_at_k(ranks, 10) == pytest.approx(
+        (1 + 1 / math.log2(6) + 1 / math.log2(7) + 1 / math.log2(11)) / 5
+    )
+    assert recall_at_k([0], 1) == 1.0 and ndcg_at_k([0], 1) == 1.0
+    assert recall_at_k([1], 1) == 0.0 and ndcg_at_k([1], 1) == 0.0
+    m = ranking_metrics(np.array(ranks), ks=(5, 10))
+    assert set(m) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
+    assert m["recall@10"] == pytest.approx(0.8)
+
+
+def test_unranked_targets_are_misses() -> None:
+    assert recall_at_k([math.inf, 0], 10) == 0.5
+    assert ndcg_at_k(torch.tensor([math.inf, 0.0]), 10) == 0.5
+
+
+def test_ties_are_the_expectation_of_a_random_tie_break() -> None:
+    # target and one twin straddle the K=10 boundary: the hit is a coin flip
+    assert recall_at_k([9], 10, ties=[1]) == pytest.approx(0.5)
+    assert ndcg_at_k([9], 10, ties=[1]) == pytest.approx(0.5 / math.log2(11))
+    # two items tied at the top: rank 0 or 1 with equal chance
+    r = Ranks(np.array([0.0]), np.array([1]))
+    assert recall_at_k(r, 1) == pytest.approx(0.5)
+    assert ndcg_at_k(r, 2) == pytest.approx((1 + 1 / math.log2(3)) / 2)
+    # the mid-rank h + t/2 would have scored the first case a full hit: it must not
+    assert recall_at_k([9], 10, ties=[1]) < recall_at_k([9], 10)
+
+
+def test_a_constant_model_gets_random_figures_not_perfect_ones() -> None:
+    n = 1000
+    scores = torch.zeros(4, n)  # every item scored the same
+    ranks = rank_of_targets(scores, torch.tensor([0, 17, 500, 999]))
+    m = ranking_metrics(ranks)
+    assert m["recall@10"] == pytest.approx(10 / n)
+    assert m["recall@5"] == pytest.approx(5 / n)
+    assert m["ndcg@10"] == pytest.approx(sum(1 / math.log2(r + 2) for r in range(10)) / n)
+
+
+def test_expected_metrics_match_simulated_random_tie_breaks() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(6, 30)).astype(np.float32)  # many ties
+    targets = rng.integers(0, 30, size=6)
+    exact = per_event_metrics(rank_of_targets(torch.from_numpy(scores), torch.from_numpy(targets)), ks=(5,))
+    sims = {"recall@5": np.zeros(6), "ndcg@5": np.zeros(6)}
+    n_sim = 4000
+    for _ in range(n_sim):
+        tie_break = rng.random(scores.shape)
+        order = np.lexsort((tie_break, -scores), axis=1)  # by score desc, then a random tie-break
+        rank = np.argmax(order == targets[:, None], axis=1)
+        sims["recall@5"] += rank < 5
+        sims["ndcg@5"] += np.where(rank < 5, 1 / np.log2(rank + 2), 0.0)
+    for key, total in sims.items():
+        np.testing.assert_allclose(exact[key], total / n_sim, atol=0.03)
+
+
+def _brute_force(scores: np.ndarray, target: int, keep: np.ndarray) -> tuple[int, int]:
+    """(higher, ties) by sorting the kept candidates' scores."""
+    cand = np.sort(scores[keep | (np.arange(len(scores)) == target)])[::-1]
+    s = scores[target]
+    first = int(np.flatnonzero(cand == s)[0])
+    last = int(np.flatnonzero(cand == s)[-1])
+    return first, last - first
+
+
+@pytest.mark.parametrize("with_exclude", [False, True])
+def test_rank_of_targets_matches_brute_force_sort(with_exclude: bool) -> None:
+    rng = np.random.default_rng(1)
+    B, N = 40, 25
+    scores = rng.integers(0, 8, size=(B, N)).astype(np.float32)
+    targets = rng.integers(0, N, size=B)
+    exclude = rng.random((B, N)) < 0.3 if with_exclude else np.zeros((B, N), bool)
+    exclude[np.arange(B), targets] |= with_exclude  # an excluded target still counts as itself
+    ranks = rank_of_targets(
+        torch.from_numpy(scores),
+        torch.from_numpy(targets),
+        torch.from_numpy(exclude) if with_exclude else None,
+    )
+    for i in range(B):
+        assert (ranks.higher[i], ranks.ties[i]) == _brute_force(scores[i], targets[i], ~exclude[i])
+
+
+def test_exclude_one_column_for_every_row() -> None:
+    scores = torch.tensor([[5.0, 1.0, 3.0], [5.0, 9.0, 3.0]])
+    pad = torch.tensor([True, False, False])  # column 0 is padding
+    ranks = rank_of_targets(scores, torch.tensor([2, 2]), pad)
+    assert ranks.higher.tolist() == [0, 1]
+    assert rank_of_targets(scores, torch.tensor([2, 2])).higher.tolist() == [1, 2]
+
+
+def test_nan_scores_are_refused() -> None:
+    scores = torch.tensor([[float("nan"), 1.0, 2.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        rank_of_targets(scores, torch.tensor([0]))
+
+
+def test_bad_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="k must"):
+        recall_at_k([0], 0)
+    with pytest.raises(ValueError, match=">= 0"):
+        ndcg_at_k([-1], 5)
+    with pytest.raises(ValueError, match="targets"):
+        rank_of_targets(torch.zeros(2, 3), torch.tensor([0, 3]))
+
+
+def test_cat_mixes_plain_ranks_and_ranks_with_ties() -> None:
+    r = Ranks.cat([np.array([0, 3]), Ranks(np.array([9.0]), np.array([1]))])
+    assert r.higher.tolist() == [0, 3, 9] and r.ties.tolist() == [0, 0, 1]
+    assert len(r) == 3
+    assert r.expected.tolist() == [0, 3, 9.5]
