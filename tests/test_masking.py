@@ -190,12 +190,45 @@ def test_mask_config_is_validated(kwargs: dict, field: str) -> None:
         MaskConfig(**kwargs)
 
 
-def test_pair_cosine_gathered_or_dense_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("path", ["gather", "gather_chunked", "gram_blocks"])
+def test_pair_cosine_paths_agree(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     g = torch.Generator().manual_seed(0)
     vectors = torch.randn(7, 5, generator=g)
+    vectors[3] = 0.0  # a zero row has cosine 0 with everything
     i, j = torch.triu_indices(7, 7, 1)
+    shuffle = torch.randperm(i.numel(), generator=g)
+    i, j = i[shuffle], j[shuffle]  # the blocked Gram path must not rely on sorted pairs
     expected = torch.nn.functional.cosine_similarity(vectors[i], vectors[j], dim=-1)
-    monkeypatch.setattr(masking, "DENSE_COSINE_FRACTION", 0)
+    if path == "gram_blocks":
+        monkeypatch.setattr(masking, "DENSE_COSINE_FRACTION", 10**6)
+        monkeypatch.setattr(masking, "_GRAM_BLOCK", 14)  # two rows per block
+    else:
+        monkeypatch.setattr(masking, "DENSE_COSINE_FRACTION", 0)
+        monkeypatch.setattr(masking, "_GATHER_CHUNK", 4 if path == "gather_chunked" else 1 << 14)
     assert torch.allclose(pair_cosine(vectors, i, j), expected, atol=1e-6)
-    monkeypatch.setattr(masking, "DENSE_COSINE_FRACTION", 10**6)
-    assert torch.allclose(pair_cosine(vectors, i, j), expected, atol=1e-6)
+    leaf = vectors.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(pair_cosine(leaf, i, j).pow(2).sum(), leaf)
+    ref_leaf = vectors.clone().requires_grad_()
+    ref = torch.nn.functional.cosine_similarity(ref_leaf[i], ref_leaf[j], dim=-1, eps=1e-12)
+    (ref_grad,) = torch.autograd.grad(ref.pow(2).sum(), ref_leaf)
+    assert torch.allclose(grad, ref_grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("theta", [0.3, 0.9, 0.98, 0.999])
+def test_near_duplicate_rule_is_exact(theta: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(masking, "NEAR_DUP_HEAD_DIMS", 3)  # most pairs settled on 3 of 20 coordinates
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((60, 20)).astype(np.float32)
+    emb[30:45] = emb[:15] + rng.uniform(0.01, 0.4, size=(15, 1)) * rng.standard_normal((15, 20))
+    emb[59] = 0.0
+    context = MaskContext.from_catalog(Catalog(item_ids=np.arange(60), embeddings=emb))
+    unit = torch.nn.functional.normalize(torch.from_numpy(emb), dim=-1)
+    # an orthogonal change of basis keeps every cosine
+    assert torch.allclose(context.content @ context.content.t(), unit @ unit.t(), atol=1e-5)
+    idx = torch.from_numpy(rng.permutation(60))
+    candidate = torch.ones(60, 60, dtype=torch.bool)
+    mask, counts = valid_pair_mask(idx, candidate, context, MaskConfig(theta_dup=theta, missing=False))
+    cos = unit[idx] @ unit[idx].t()
+    expected = torch.triu(cos >= theta, diagonal=1)
+    assert counts["near_duplicate"] == int(expected.sum()) > 0
+    assert not (mask & (expected | expected.t())).any()

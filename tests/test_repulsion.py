@@ -189,7 +189,7 @@ def residual_codes(z: torch.Tensor, codebooks: list[torch.Tensor]) -> torch.Tens
 
 
 def optimise_planted_collisions(masked: bool) -> tuple[float, float, float, float]:
-    """Full-collision rate of planted distinct / duplicate pairs, before and after 100 HMR steps."""
+    """Full-collision rate of planted distinct / duplicate pairs, before and after 60 HMR steps."""
     g = torch.Generator().manual_seed(0)
     n, dim, n_planted = 200, 16, 20
     z = torch.randn(n, dim, generator=g)
@@ -213,7 +213,7 @@ def optimise_planted_collisions(masked: bool) -> tuple[float, float, float, floa
         return collide[distinct].mean().item(), collide[duplicate].mean().item()
 
     before = rates()
-    for _ in range(100):
+    for _ in range(60):
         out = hmr(z, residual_codes(z.detach(), codebooks), idx)
         opt.zero_grad()
         out.loss.backward()

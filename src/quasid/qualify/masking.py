@@ -29,9 +29,19 @@ from quasid.errors import ConfigError, DataError
 #: The switchable rules, in the order they are reported.
 RULES = ("near_duplicate", "same_content", "same_group", "missing", "co_interaction")
 
-#: Pair cosines are gathered row by row while P * DENSE_COSINE_FRACTION <= b^2,
-#: else read off one b x b Gram matrix (cheaper, and bounded in memory, for dense pairs).
-DENSE_COSINE_FRACTION = 8
+#: Leading (principal) content coordinates on which the near-duplicate test rejects most pairs.
+NEAR_DUP_HEAD_DIMS = 32
+
+#: Float slack on the near-duplicate threshold, so identical vectors pass theta_dup = 1.
+COSINE_TOLERANCE = 1e-6
+
+#: Pair dot products are gathered row by row while P * DENSE_COSINE_FRACTION <= b^2, else
+#: read off the Gram matrix, block by block (BLAS makes it cheaper past ~1-2 % of all pairs).
+DENSE_COSINE_FRACTION = 64
+#: Pairs gathered at once when no gradient is kept (bounds the [chunk, d] temporaries).
+_GATHER_CHUNK = 1 << 14
+#: Gram-matrix entries computed at once on the dense path (rows per block = this // b).
+_GRAM_BLOCK = 1 << 20
 
 #: Most (pair) entries the co-occurrence build holds at once before reducing them.
 _CO_CHUNK = 1 << 22
@@ -42,7 +52,8 @@ class MaskConfig:
     """Which benign-collision rules mask a candidate pair, and their thresholds.
 
     Attributes:
-        near_duplicate: mask pairs whose content embeddings have cosine >= ``theta_dup``.
+        near_duplicate: mask pairs whose content embeddings have cosine >= ``theta_dup``
+            (up to a float slack of 1e-6, so identical vectors pass ``theta_dup=1``).
         theta_dup: near-duplicate threshold on the content cosine, in [-1, 1].
         same_content: mask pairs with identical content text / attribute set.
         same_group: mask pairs sharing a non-empty catalog group key (family / SPU).
@@ -78,7 +89,10 @@ class MaskContext:
 
     Attributes:
         n_items: catalog size N.
-        content: ``[N, D]`` L2-normalised content embeddings (zero rows stay zero), or None.
+        content: ``[N, D]`` L2-normalised content embeddings (zero rows stay zero), or None,
+            expressed on their principal axes: an orthogonal change of basis, so every
+            cosine is unchanged, that lets the near-duplicate test reject most pairs
+            from the leading coordinates alone.
         content_ids: ``[N]`` long; items with identical content text / attribute set
             share an id, -1 where the item has no content.
         group_ids: ``[N]`` long catalog group id, -1 where the item has no group.
@@ -112,7 +126,8 @@ class MaskContext:
         n = catalog.n_items
         content = None
         if catalog.embeddings is not None:
-            content = F.normalize(torch.from_numpy(np.asarray(catalog.embeddings, dtype=np.float32)), dim=-1)
+            unit = F.normalize(torch.from_numpy(np.asarray(catalog.embeddings, dtype=np.float32)), dim=-1)
+            content = unit @ principal_axes(unit)
         keys = catalog.content_keys().astype(str)
         uniq, content_ids = np.unique(keys, return_inverse=True)
         content_ids = content_ids.astype(np.int64)
@@ -135,7 +150,7 @@ class MaskContext:
                     "build both from the same dataset"
                 )
             sequences = sequences.sequences()
-        co_keys, co_counts = cooccurrence(sequences or [], n, window=co_window)
+        co_keys, co_counts = cooccurrence([] if sequences is None else sequences, n, window=co_window)
         return cls(
             n_items=n,
             content=content,
@@ -170,6 +185,19 @@ class MaskContext:
         pos = torch.searchsorted(self.co_keys, query).clamp_(max=self.co_keys.numel() - 1)
         found = self.co_keys[pos] == query
         return torch.where(found, self.co_counts[pos], torch.zeros_like(query))
+
+
+def principal_axes(unit: Tensor, max_rows: int = 20_000) -> Tensor:
+    """Orthogonal ``[D, D]`` basis of the rows' principal directions, largest variance first.
+
+    Estimated on at most ``max_rows`` evenly spaced rows: the basis only decides how
+    fast the near-duplicate test is, never its answer.
+    """
+    step = max(1, unit.shape[0] // max_rows)
+    sample = unit[::step].double()
+    centered = sample - sample.mean(dim=0, keepdim=True)
+    _, vectors = torch.linalg.eigh(centered.t() @ centered)  # ascending eigenvalues
+    return vectors.flip(-1).to(unit.dtype)
 
 
 def cooccurrence(
@@ -231,17 +259,72 @@ def cooccurrence(
     return keys[starts], np.add.reduceat(counts, starts)
 
 
-def pair_cosine(vectors: Tensor, i: Tensor, j: Tensor) -> Tensor:
-    """Cosine similarity of listed row pairs: ``vectors [b, d]``, ``i, j [p]`` -> ``[p]``.
+def pair_dot(vectors: Tensor, i: Tensor, j: Tensor) -> Tensor:
+    """Dot products of listed row pairs: ``vectors [b, d]``, ``i, j [p]`` -> ``[p]``.
 
-    Few pairs are gathered row by row (O(p d)); many are read off one b x b Gram
-    matrix, which bounds memory at b^2 instead of p d. Differentiable either way.
+    Few pairs are gathered row by row (O(p d), in bounded chunks when no gradient
+    is kept); many are read off the Gram matrix, which BLAS makes faster, computed
+    one block of rows at a time so that neither p x d nor b x b is ever held.
+    Differentiable either way.
     """
-    unit = F.normalize(vectors, dim=-1)  # [b, d]
     b = vectors.shape[0]
-    if i.numel() * DENSE_COSINE_FRACTION <= b * b:
-        return (unit[i] * unit[j]).sum(dim=-1)
-    return (unit @ unit.t())[i, j]
+    if i.numel() * DENSE_COSINE_FRACTION > b * b:
+        return _gram_pairs(vectors, i, j)
+    if vectors.requires_grad or i.numel() <= _GATHER_CHUNK:
+        return (vectors[i] * vectors[j]).sum(dim=-1)
+    out = vectors.new_empty(i.shape)
+    for lo in range(0, i.numel(), _GATHER_CHUNK):
+        hi = lo + _GATHER_CHUNK
+        out[lo:hi] = (vectors[i[lo:hi]] * vectors[j[lo:hi]]).sum(dim=-1)
+    return out
+
+
+def _gram_pairs(vectors: Tensor, i: Tensor, j: Tensor) -> Tensor:
+    """Entries (i, j) of vectors @ vectors.T, one block of rows (a few MB) at a time."""
+    b = vectors.shape[0]
+    inverse = None
+    if i.numel() > 1 and bool((i[1:] < i[:-1]).any()):  # blocks need the pairs grouped by row
+        order = torch.argsort(i, stable=True)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        i, j = i[order], j[order]
+    rows = max(1, _GRAM_BLOCK // b)
+    bounds = torch.searchsorted(i, torch.arange(0, b + rows, rows, device=i.device)).tolist()
+    parts = [vectors.new_zeros(0)]
+    for k, r0 in enumerate(range(0, b, rows)):
+        lo, hi = bounds[k], bounds[k + 1]
+        if lo < hi:
+            block = vectors[r0 : r0 + rows] @ vectors.t()  # [rows, b]
+            parts.append(block[i[lo:hi] - r0, j[lo:hi]])
+    out = torch.cat(parts)
+    return out if inverse is None else out[inverse]
+
+
+def pair_cosine(vectors: Tensor, i: Tensor, j: Tensor) -> Tensor:
+    """Cosine similarity of listed row pairs (zero rows have cosine 0 with everything)."""
+    return pair_dot(F.normalize(vectors, dim=-1), i, j)
+
+
+def _near_duplicates(content: Tensor, item_index: Tensor, i: Tensor, j: Tensor, theta: float) -> Tensor:
+    """cos(x_a, x_c) >= theta for the listed pairs, exactly, mostly settled on the leading coordinates.
+
+    For unit vectors ||x - y||^2 = 2 - 2 cos, and the squared distance over the first
+    k (principal) coordinates can only be smaller: a pair already farther apart than
+    2 - 2 theta there cannot reach the threshold, and only the rest pay for all D dims.
+    """
+    k = min(NEAR_DUP_HEAD_DIMS, content.shape[1])
+    head = content[item_index, :k]  # [b, k]
+    head_sq = (head * head).sum(dim=-1)  # [b]
+    head_dist = head_sq[i] + head_sq[j] - 2 * pair_dot(head, i, j)  # [p] lower bound of ||x_a - x_c||^2
+    theta = theta - COSINE_TOLERANCE
+    fired = torch.zeros(i.shape, dtype=torch.bool, device=content.device)
+    maybe = (head_dist <= 2 - 2 * theta + 1e-5).nonzero(as_tuple=True)[0]
+    if maybe.numel() < item_index.numel():
+        a, c = item_index[i[maybe]], item_index[j[maybe]]
+        fired[maybe] = (content[a] * content[c]).sum(dim=-1) >= theta
+    else:
+        fired[maybe] = pair_dot(content[item_index], i[maybe], j[maybe]) >= theta
+    return fired
 
 
 def valid_pairs(
@@ -261,6 +344,7 @@ def valid_pairs(
     Without a context only ``same_item`` masks.
     """
     config = config or MaskConfig()
+    item_index = item_index.to(i.device)
     a, c = item_index[i], item_index[j]  # [p] catalog rows
     benign = a == c
     counts = {"candidates": int(i.numel()), "same_item": int(benign.sum())}
@@ -271,8 +355,9 @@ def valid_pairs(
         a, c = a.to(dev), c.to(dev)
         fired_by: dict[str, Tensor] = {}
         if config.near_duplicate and context.content is not None:
-            batch_content = context.content[item_index.to(dev)]  # [b, D]
-            fired_by["near_duplicate"] = pair_cosine(batch_content, i.to(dev), j.to(dev)) >= config.theta_dup
+            fired_by["near_duplicate"] = _near_duplicates(
+                context.content, item_index.to(dev), i.to(dev), j.to(dev), config.theta_dup
+            )
         if config.same_content:
             fired_by["same_content"] = (context.content_ids[a] == context.content_ids[c]) & (
                 context.content_ids[a] >= 0
