@@ -18,9 +18,20 @@ from quasid.qualify.masking import (
     MaskContext,
     cooccurrence,
     pair_cosine,
+    principal_axes,
     valid_pair_mask,
     valid_pairs,
 )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tensors are tiny: handing them to a second thread costs more than the work."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 N = 10
 # items 0,1: same text; 2,3: same group; 4,5: no content; 6,7: co-bought by two users;
@@ -223,8 +234,8 @@ def test_near_duplicate_rule_is_exact(theta: float, monkeypatch: pytest.MonkeyPa
     emb[59] = 0.0
     context = MaskContext.from_catalog(Catalog(item_ids=np.arange(60), embeddings=emb))
     unit = torch.nn.functional.normalize(torch.from_numpy(emb), dim=-1)
-    # an orthogonal change of basis keeps every cosine
-    assert torch.allclose(context.content @ context.content.t(), unit @ unit.t(), atol=1e-5)
+    assert context.content_head.shape == (60, 3)
+    assert (context.content_head.norm(dim=-1) <= context.content.norm(dim=-1) + 1e-6).all()
     idx = torch.from_numpy(rng.permutation(60))
     candidate = torch.ones(60, 60, dtype=torch.bool)
     mask, counts = valid_pair_mask(idx, candidate, context, MaskConfig(theta_dup=theta, missing=False))
@@ -232,3 +243,14 @@ def test_near_duplicate_rule_is_exact(theta: float, monkeypatch: pytest.MonkeyPa
     expected = torch.triu(cos >= theta, diagonal=1)
     assert counts["near_duplicate"] == int(expected.sum()) > 0
     assert not (mask & (expected | expected.t())).any()
+
+
+def test_principal_axes_are_orthonormal_and_find_the_spread() -> None:
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(500, 12, generator=g) * torch.tensor([5.0, 4.0, 3.0] + [0.1] * 9)
+    axes = principal_axes(rows, k=3)
+    assert axes.shape == (12, 3)
+    assert torch.allclose(axes.t() @ axes, torch.eye(3), atol=1e-5)
+    assert (axes[:3].pow(2).sum(dim=0) > 0.99).all()  # the three high-variance coordinates
+    assert torch.equal(principal_axes(rows, k=3), axes)  # deterministic
+    assert torch.equal(principal_axes(rows, k=20), torch.eye(12))

@@ -29,7 +29,7 @@ from quasid.errors import ConfigError, DataError
 #: The switchable rules, in the order they are reported.
 RULES = ("near_duplicate", "same_content", "same_group", "missing", "co_interaction")
 
-#: Leading (principal) content coordinates on which the near-duplicate test rejects most pairs.
+#: Principal directions of the content on which the near-duplicate test rejects most pairs.
 NEAR_DUP_HEAD_DIMS = 32
 
 #: Float slack on the near-duplicate threshold, so identical vectors pass theta_dup = 1.
@@ -89,10 +89,10 @@ class MaskContext:
 
     Attributes:
         n_items: catalog size N.
-        content: ``[N, D]`` L2-normalised content embeddings (zero rows stay zero), or None,
-            expressed on their principal axes: an orthogonal change of basis, so every
-            cosine is unchanged, that lets the near-duplicate test reject most pairs
-            from the leading coordinates alone.
+        content: ``[N, D]`` L2-normalised content embeddings (zero rows stay zero), or None.
+        content_head: ``[N, k]`` the same vectors projected on their k leading principal
+            directions (k = ``NEAR_DUP_HEAD_DIMS``), where the near-duplicate test rejects
+            most pairs before touching all D dimensions; None without content.
         content_ids: ``[N]`` long; items with identical content text / attribute set
             share an id, -1 where the item has no content.
         group_ids: ``[N]`` long catalog group id, -1 where the item has no group.
@@ -104,6 +104,7 @@ class MaskContext:
 
     n_items: int
     content: Tensor | None
+    content_head: Tensor | None
     content_ids: Tensor
     group_ids: Tensor
     missing: Tensor
@@ -124,10 +125,10 @@ class MaskContext:
             each other in a history (after dropping repeat visits); None = whole history.
         """
         n = catalog.n_items
-        content = None
+        content = content_head = None
         if catalog.embeddings is not None:
-            unit = F.normalize(torch.from_numpy(np.asarray(catalog.embeddings, dtype=np.float32)), dim=-1)
-            content = unit @ principal_axes(unit)
+            content = F.normalize(torch.from_numpy(np.asarray(catalog.embeddings, dtype=np.float32)), dim=-1)
+            content_head = content @ principal_axes(content, NEAR_DUP_HEAD_DIMS)
         keys = catalog.content_keys().astype(str)
         uniq, content_ids = np.unique(keys, return_inverse=True)
         content_ids = content_ids.astype(np.int64)
@@ -154,6 +155,7 @@ class MaskContext:
         return cls(
             n_items=n,
             content=content,
+            content_head=content_head,
             content_ids=torch.from_numpy(content_ids),
             group_ids=torch.from_numpy(group_ids),
             missing=torch.from_numpy(np.asarray(catalog.missing_mask(), dtype=bool)),
@@ -170,6 +172,7 @@ class MaskContext:
         return MaskContext(
             n_items=self.n_items,
             content=None if self.content is None else self.content.to(device),
+            content_head=None if self.content_head is None else self.content_head.to(device),
             content_ids=self.content_ids.to(device),
             group_ids=self.group_ids.to(device),
             missing=self.missing.to(device),
@@ -187,17 +190,23 @@ class MaskContext:
         return torch.where(found, self.co_counts[pos], torch.zeros_like(query))
 
 
-def principal_axes(unit: Tensor, max_rows: int = 20_000) -> Tensor:
-    """Orthogonal ``[D, D]`` basis of the rows' principal directions, largest variance first.
+def principal_axes(unit: Tensor, k: int, max_rows: int = 20_000, n_iter: int = 4) -> Tensor:
+    """``[D, min(k, D)]`` orthonormal directions close to the rows' top-k principal axes.
 
-    Estimated on at most ``max_rows`` evenly spaced rows: the basis only decides how
-    fast the near-duplicate test is, never its answer.
+    Subspace iteration from a fixed seed, on at most ``max_rows`` evenly spaced rows:
+    O(n D k) and deterministic. The directions only decide how many pairs the
+    near-duplicate test settles early, never its answer, so approximate is enough.
     """
-    step = max(1, unit.shape[0] // max_rows)
-    sample = unit[::step].double()
-    centered = sample - sample.mean(dim=0, keepdim=True)
-    _, vectors = torch.linalg.eigh(centered.t() @ centered)  # ascending eigenvalues
-    return vectors.flip(-1).to(unit.dtype)
+    d = unit.shape[1]
+    if d <= k:
+        return torch.eye(d, dtype=unit.dtype, device=unit.device)
+    sample = unit[:: max(1, unit.shape[0] // max_rows)]
+    centered = sample - sample.mean(dim=0, keepdim=True)  # [n, D]
+    start = torch.randn(centered.shape[0], k, generator=torch.Generator().manual_seed(0))
+    axes = torch.linalg.qr(centered.t() @ start.to(unit.device, unit.dtype)).Q  # [D, k]
+    for _ in range(n_iter):
+        axes = torch.linalg.qr(centered.t() @ (centered @ axes)).Q
+    return axes
 
 
 def cooccurrence(
@@ -305,25 +314,26 @@ def pair_cosine(vectors: Tensor, i: Tensor, j: Tensor) -> Tensor:
     return pair_dot(F.normalize(vectors, dim=-1), i, j)
 
 
-def _near_duplicates(content: Tensor, item_index: Tensor, i: Tensor, j: Tensor, theta: float) -> Tensor:
-    """cos(x_a, x_c) >= theta for the listed pairs, exactly, mostly settled on the leading coordinates.
+def _near_duplicates(context: MaskContext, item_index: Tensor, i: Tensor, j: Tensor, theta: float) -> Tensor:
+    """cos(x_a, x_c) >= theta for the listed pairs, exactly, mostly settled in k dimensions.
 
-    For unit vectors ||x - y||^2 = 2 - 2 cos, and the squared distance over the first
-    k (principal) coordinates can only be smaller: a pair already farther apart than
-    2 - 2 theta there cannot reach the threshold, and only the rest pay for all D dims.
+    For unit vectors ||x - y||^2 = 2 - 2 cos, and its projection on any orthonormal
+    directions (here the k leading principal ones) can only be shorter: a pair already
+    farther apart than 2 - 2 theta there cannot reach the threshold. Only the rest pay
+    for the full D-dimensional cosine. (Zero rows have cosine 0 and obey the same bound.)
     """
-    k = min(NEAR_DUP_HEAD_DIMS, content.shape[1])
-    head = content[item_index, :k]  # [b, k]
-    head_sq = (head * head).sum(dim=-1)  # [b]
-    head_dist = head_sq[i] + head_sq[j] - 2 * pair_dot(head, i, j)  # [p] lower bound of ||x_a - x_c||^2
+    assert context.content is not None and context.content_head is not None
     theta = theta - COSINE_TOLERANCE
-    fired = torch.zeros(i.shape, dtype=torch.bool, device=content.device)
+    head = context.content_head[item_index]  # [b, k]
+    head_sq = (head * head).sum(dim=-1)  # [b]
+    head_dist = head_sq[i] + head_sq[j] - 2 * pair_dot(head, i, j)  # [p], <= ||x_a - x_c||^2
+    fired = torch.zeros(i.shape, dtype=torch.bool, device=head.device)
     maybe = (head_dist <= 2 - 2 * theta + 1e-5).nonzero(as_tuple=True)[0]
     if maybe.numel() < item_index.numel():
         a, c = item_index[i[maybe]], item_index[j[maybe]]
-        fired[maybe] = (content[a] * content[c]).sum(dim=-1) >= theta
+        fired[maybe] = (context.content[a] * context.content[c]).sum(dim=-1) >= theta
     else:
-        fired[maybe] = pair_dot(content[item_index], i[maybe], j[maybe]) >= theta
+        fired[maybe] = pair_dot(context.content[item_index], i[maybe], j[maybe]) >= theta
     return fired
 
 
@@ -356,7 +366,7 @@ def valid_pairs(
         fired_by: dict[str, Tensor] = {}
         if config.near_duplicate and context.content is not None:
             fired_by["near_duplicate"] = _near_duplicates(
-                context.content, item_index.to(dev), i.to(dev), j.to(dev), config.theta_dup
+                context, item_index.to(dev), i.to(dev), j.to(dev), config.theta_dup
             )
         if config.same_content:
             fired_by["same_content"] = (context.content_ids[a] == context.content_ids[c]) & (
