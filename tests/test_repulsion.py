@@ -231,3 +231,13 @@ def test_repulsion_separates_distinct_collisions_and_spares_duplicates() -> None
     # the control: without the mask the duplicates are torn apart too
     _, _, _, duplicate_unmasked = optimise_planted_collisions(masked=False)
     assert duplicate_unmasked <= 0.3
+
+
+def test_stats_have_the_same_keys_with_or_without_mask() -> None:
+    context = MaskContext.from_catalog(Catalog(item_ids=np.arange(3), texts=["a", "a", "b"]))
+    latents, codes = torch.randn(3, 4), torch.zeros(3, 2, dtype=torch.long)
+    masked = HammingMarginRepulsion(2, mask_context=context)(latents, codes, torch.arange(3)).stats
+    plain = HammingMarginRepulsion(2)(latents, codes).stats
+    assert set(masked) == set(plain)
+    assert {"n_candidates", "n_valid", "n_active", "mean_severity", "same_content"} <= set(plain)
+    assert masked["same_content"] == 1 and plain["same_content"] == 0

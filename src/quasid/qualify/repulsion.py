@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from quasid.errors import ConfigError
 from quasid.qualify.hamming import candidate_pairs, severity
-from quasid.qualify.masking import MaskConfig, MaskContext, pair_cosine, valid_pairs
+from quasid.qualify.masking import RULES, MaskConfig, MaskContext, pair_cosine, valid_pairs
 
 
 @dataclass
@@ -34,8 +34,8 @@ class RepulsionOutput:
 
     stats: ``n_candidates`` (pairs with h <= tau), ``n_valid`` (after masking),
     ``n_active`` (valid pairs still inside their margin), ``mean_severity`` (over
-    valid pairs, 0.0 if none) and the per-rule mask counts of ``valid_pairs``.
-    Pair counts are unordered pairs.
+    valid pairs, 0.0 if none), ``same_item`` and one count per mask rule (how many
+    candidates it fired on; all 0 without a mask). Pair counts are unordered pairs.
     """
 
     loss: Tensor
@@ -101,13 +101,12 @@ class HammingMarginRepulsion(nn.Module):
                 "this HMR has a mask_context, so forward needs item_index (catalog rows of the batch)"
             )
 
-        i, j, h = candidate_pairs(codes.detach(), self.tau)  # [p] each, i < j
+        i, j, h = candidate_pairs(codes.detach().to(latents.device), self.tau)  # [p] each, i < j
         n_candidates = int(i.numel())
+        counts = dict.fromkeys(("same_item", *RULES), 0)
         if item_index is not None:
             keep, counts = valid_pairs(item_index, i, j, self.mask_context, self.mask_config)
             i, j, h = i[keep], j[keep], h[keep]
-        else:
-            counts = {}
 
         s = severity(h, self.n_levels, dtype=latents.dtype)  # [p]
         margin = self.margin * s.pow(self.gamma)
