@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from quasid.errors import ConfigError
 from quasid.tokenizers.base import SIDTokenizer, TokenizerConfig
+from quasid.tokenizers.quasid import (
+    RQVAECL,
+    RQVAEHMR,
+    QuaSID,
+    QuaSIDConfig,
+    RQVAEHMRMask,
+)
 from quasid.tokenizers.rqkmeans import RQKMeans, RQKMeansConfig
 from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
 
 TOKENIZERS: dict[str, type[SIDTokenizer]] = {
     RQKMeans.method: RQKMeans,
     RQVAE.method: RQVAE,
+    QuaSID.method: QuaSID,
+    RQVAEHMR.method: RQVAEHMR,
+    RQVAEHMRMask.method: RQVAEHMRMask,
+    RQVAECL.method: RQVAECL,
 }
 
 
@@ -23,10 +34,15 @@ def get_tokenizer_class(method: str) -> type[SIDTokenizer]:
 
 __all__ = [
     "RQVAE",
+    "RQVAECL",
+    "RQVAEHMR",
     "TOKENIZERS",
+    "QuaSID",
+    "QuaSIDConfig",
     "RQKMeans",
     "RQKMeansConfig",
     "RQVAEConfig",
+    "RQVAEHMRMask",
     "SIDTokenizer",
     "TokenizerConfig",
     "get_tokenizer_class",

@@ -104,13 +104,16 @@ class SIDTokenizer(ABC):
         """Semantic IDs ``[N, L]`` (int64) for the given items, in order."""
         self._check_fitted()
         x = as_dataset(data).catalog.require_embeddings()
+        self._check_dim(x)
+        parts = [self._encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts, axis=0).astype(np.int64)
+
+    def _check_dim(self, x: np.ndarray) -> None:
         if x.shape[1] != self.input_dim_:
             raise DataError(
                 f"embeddings have dimension {x.shape[1]} but this {self.method} tokenizer was fitted on "
                 f"dimension {self.input_dim_}: embed with the same model as at fit time"
             )
-        parts = [self._encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts, axis=0).astype(np.int64)
 
     def fit_encode(self, data: Dataset | Catalog | np.ndarray, progress: bool = False) -> np.ndarray:
         return self.fit(data, progress=progress).encode(data)

@@ -76,14 +76,15 @@ def mlp(dims: list[int]) -> nn.Sequential:
 class RQVAEModel(nn.Module):
     """Encoder, residual quantizer and decoder."""
 
-    def __init__(self, input_dim: int, cfg: RQVAEConfig) -> None:
+    def __init__(self, input_dim: int, cfg: RQVAEConfig, extra_input_dim: int = 0) -> None:
         super().__init__()
         dims = [input_dim, *cfg.hidden_dims, cfg.latent_dim]
-        self.encoder = mlp(dims)
+        # extra inputs (e.g. collaborative vectors) feed the encoder; the decoder rebuilds content only
+        self.encoder = mlp([input_dim + extra_input_dim, *dims[1:]])
         self.quantizer = ResidualQuantizer(cfg.latent_dim, cfg.n_levels, cfg.codebook_size)
         self.decoder = mlp(dims[::-1])
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, QuantizerOutput]:  # x: [B, D]
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, QuantizerOutput]:  # x: [B, D (+ extra)]
         z = self.encoder(x)  # [B, d]
         q = self.quantizer(z)
         return self.decoder(q.quantized), z, q
@@ -121,9 +122,16 @@ class RQVAE(SIDTokenizer):
             out[name] = weight * (value.loss if hasattr(value, "loss") else value)
         return out
 
-    def _epoch_batches(self, epoch: int, n: int, generator: torch.Generator) -> list[Tensor]:
-        """The epoch's batches of item rows: a fresh random permutation, cut in batch_size pieces."""
-        perm = torch.randperm(n, generator=generator)
+    def _encoder_input(self, xb: Tensor, idx: Tensor) -> Tensor:
+        """What the encoder reads for catalog rows ``idx`` with content ``xb``: the content itself."""
+        return xb
+
+    def _extra_input_dim(self) -> int:
+        return 0
+
+    def _epoch_batches(self, epoch: int, xt: Tensor, generator: torch.Generator) -> list[Tensor]:
+        """The epoch's batches of rows of ``xt``: a fresh random permutation, cut in batch_size pieces."""
+        perm = torch.randperm(len(xt), generator=generator)
         return list(torch.split(perm, self.config.batch_size))
 
     # --- training ------------------------------------------------------------------------
@@ -150,7 +158,7 @@ class RQVAE(SIDTokenizer):
             self.x_mean_, self.x_scale_ = np.zeros(x.shape[1], np.float32), 1.0
         xt = self._standardize(x)
         n = len(xt)
-        self.model_ = RQVAEModel(x.shape[1], cfg).to(cfg.device)
+        self.model_ = RQVAEModel(x.shape[1], cfg, self._extra_input_dim()).to(cfg.device)
         extra = self._setup_training(x, dataset)
         params = [p for m in [self.model_, *extra] for p in m.parameters()]
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -183,8 +191,9 @@ class RQVAE(SIDTokenizer):
         assert self.model_ is not None
         g = torch.Generator().manual_seed(self.config.seed)
         sample = torch.randperm(len(xt), generator=g)[: self.config.kmeans_init_samples]
+        sample = sample.to(xt.device)
         with torch.no_grad():
-            z = self.model_.encoder(xt[sample.to(xt.device)])
+            z = self.model_.encoder(self._encoder_input(xt[sample], sample))
         self.model_.quantizer.init_kmeans(z, seed=self.config.seed)
 
     def _train_epoch(self, xt: Tensor, epoch: int, optimizer: torch.optim.Optimizer) -> dict[str, float]:
@@ -196,11 +205,11 @@ class RQVAE(SIDTokenizer):
         usage = torch.zeros(cfg.n_levels, cfg.codebook_size, dtype=torch.long, device=xt.device)
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
-        batches = self._epoch_batches(epoch, len(xt), gen)
+        batches = self._epoch_batches(epoch, xt, gen)
         for idx in batches:
             idx = idx.to(xt.device)
             xb = xt[idx]
-            x_hat, z, q = model(xb)
+            x_hat, z, q = model(self._encoder_input(xb, idx))
             terms = {
                 "recon": (x_hat - xb).pow(2).sum(-1).mean(),
                 "codebook": q.codebook_loss,
@@ -218,8 +227,9 @@ class RQVAE(SIDTokenizer):
         moved = 0
         if cfg.reseed_dead_codes and bool((usage == 0).any()):
             pick = torch.randperm(len(xt), generator=gen)[: max(cfg.batch_size, 4 * cfg.codebook_size)]
+            pick = pick.to(xt.device)
             with torch.no_grad():
-                z_all = model.encoder(xt[pick.to(xt.device)])
+                z_all = model.encoder(self._encoder_input(xt[pick], pick))
             moved = model.quantizer.reseed_dead_codes(z_all, usage, gen)
         record.update(epoch=epoch, reseeded=moved, seconds=time.perf_counter() - t0)
         return record
@@ -282,7 +292,7 @@ class RQVAE(SIDTokenizer):
         self.config.device = (
             "cuda" if self.config.device.startswith("cuda") and torch.cuda.is_available() else "cpu"
         )
-        self.model_ = RQVAEModel(self.input_dim_, self.config)
+        self.model_ = RQVAEModel(self.input_dim_, self.config, self._extra_input_dim())
         self.model_.load_state_dict(state["model"])
         self.model_.to(self.config.device).eval()
         self.x_mean_ = np.asarray(state["x_mean"], dtype=np.float32)

@@ -1,0 +1,312 @@
+"""QuaSID: RQ-VAE + Hamming-guided Margin Repulsion + Conflict-Aware Valid Pair Masking + dual tower.
+
+L = L_rq + lambda_hmr * L_hmr + lambda_cl * L_cl   (../shared/QUASID.md section 5)
+
+- HMR (``qualify.repulsion``) pushes apart, in the encoder space, batch pairs whose
+  current SIDs are within Hamming distance tau, switched on after a warm-up;
+- CAVPM (``qualify.masking``) drops benign pairs (same content, same group, both
+  missing, near-duplicate content, strong co-interaction) from that repulsion;
+- the dual tower (``qualify.contrastive``) aligns each item's latent with the users
+  whose histories lead to it. Content alone cannot tell identical-content items
+  apart (f(x_i) = f(x_j)), so the item tower also reads a learnable per-item
+  collaborative vector (``collab_dim``) trained only by that objective; items
+  unseen at fit time get a zero vector, i.e. a content-only SID.
+
+Interaction data is restricted to the leave-one-out training part by default, so
+SIDs used downstream never saw a user's validation or test item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from quasid.data.dataset import Dataset
+from quasid.errors import ConfigError
+from quasid.qualify import DualTowerContrastive, HammingMarginRepulsion, MaskConfig, MaskContext
+from quasid.qualify.masking import RULES
+from quasid.quantize.residual import QuantizerOutput
+from quasid.tokenizers.base import as_dataset
+from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
+
+
+@dataclass
+class QuaSIDConfig(RQVAEConfig):
+    # Hamming-guided Margin Repulsion
+    lambda_hmr: float = 1.0
+    tau: int = 1  # candidate pairs: Hamming distance <= tau
+    margin: float = 0.5  # m0, cosine-distance margin of a full collision
+    gamma: float = 1.0  # margin exponent on severity
+    warmup_epochs: int = 10  # repulsion off while codes are still meaningless
+    # Conflict-Aware Valid Pair Masking
+    mask: bool = True
+    mask_rules: list[str] = field(default_factory=lambda: list(RULES))
+    theta_dup: float = 0.98
+    k_co: int = 2
+    # dual-tower contrastive
+    lambda_cl: float = 0.1  # 0 disables the dual tower
+    temperature: float = 0.07
+    pooling: str = "mean"
+    max_history: int = 20
+    collab_dim: int = 16  # per-item collaborative input to the encoder (0 = content only)
+    interactions: str = "train"  # "train": leave-one-out training part only; "all": every event
+    # batch composition
+    conflict_batches: bool = False  # compose batches so currently colliding items meet
+
+    def validate(self, n_items: int | None = None) -> None:
+        super().validate(n_items)
+        if self.lambda_hmr < 0 or self.lambda_cl < 0:
+            raise ConfigError("lambda_hmr and lambda_cl must be >= 0")
+        if not 0 <= self.tau <= self.n_levels:
+            raise ConfigError(f"tau must be in [0, n_levels={self.n_levels}], got {self.tau}")
+        unknown = sorted(set(self.mask_rules) - set(RULES))
+        if unknown:
+            raise ConfigError(f"mask_rules has unknown rule(s) {unknown}; valid: {list(RULES)}")
+        if self.interactions not in {"train", "all"}:
+            raise ConfigError(f"interactions must be 'train' or 'all', got {self.interactions!r}")
+        if self.collab_dim < 0 or self.warmup_epochs < 0:
+            raise ConfigError("collab_dim and warmup_epochs must be >= 0")
+        self.mask_config()  # validates theta_dup / k_co
+
+    def mask_config(self) -> MaskConfig:
+        on = set(self.mask_rules)
+        return MaskConfig(**{rule: rule in on for rule in RULES}, theta_dup=self.theta_dup, k_co=self.k_co)
+
+
+class QuaSID(RQVAE):
+    """Collision-qualified Semantic IDs (the full method)."""
+
+    method = "quasid"
+    config_class = QuaSIDConfig
+    config: QuaSIDConfig
+
+    def __init__(self, config: QuaSIDConfig | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.item_ids_: np.ndarray | None = None  # training catalog ids, rows of the collab table
+        self.collab_: nn.Embedding | None = None
+        self.hmr_: HammingMarginRepulsion | None = None
+        self.dual_tower_: DualTowerContrastive | None = None
+        self._events: _TargetEvents | None = None
+        self._bank: Tensor | None = None
+        self._rng: np.random.Generator | None = None
+
+    # --- set-up ----------------------------------------------------------------------------
+    def _uses_dual_tower(self) -> bool:
+        return self.config.lambda_cl > 0
+
+    def _extra_input_dim(self) -> int:
+        return self.config.collab_dim if self._uses_dual_tower() else 0
+
+    def _training_sequences(self, dataset: Dataset) -> list[np.ndarray]:
+        if dataset.interactions is None:
+            return []
+        if self.config.interactions == "all":
+            return dataset.interactions.sequences()
+        from quasid.data.splits import leave_one_out
+
+        return leave_one_out(dataset.interactions, min_events=3, on_short="drop").train_sequences()
+
+    def _setup_training(self, x: np.ndarray, dataset: Dataset) -> list[nn.Module]:
+        cfg = self.config
+        device = cfg.device
+        self.item_ids_ = dataset.catalog.item_ids.copy()
+        sequences = self._training_sequences(dataset)
+        context = None
+        if cfg.mask:
+            context = MaskContext.from_catalog(dataset.catalog, sequences).to(device)
+        self.hmr_ = HammingMarginRepulsion(
+            cfg.n_levels,
+            tau=cfg.tau,
+            margin=cfg.margin,
+            gamma=cfg.gamma,
+            mask_config=cfg.mask_config(),
+            mask_context=context,
+        )
+        modules: list[nn.Module] = list(super()._setup_training(x, dataset))
+        if self._uses_dual_tower():
+            if not any(len(s) >= 2 for s in sequences):
+                raise ConfigError(
+                    f"lambda_cl={cfg.lambda_cl} needs interactions with histories, but dataset "
+                    f"'{dataset.name}' has none: set tokenizer.lambda_cl=0 or give interactions"
+                )
+            self.collab_ = nn.Embedding(len(x), cfg.collab_dim).to(device)
+            nn.init.zeros_(self.collab_.weight)
+            self.dual_tower_ = DualTowerContrastive(
+                cfg.latent_dim, cfg.temperature, cfg.pooling, cfg.max_history
+            ).to(device)
+            self._events = _TargetEvents(sequences, len(x), cfg.max_history)
+            self._bank = torch.zeros(len(x), cfg.latent_dim, device=device)
+            self._rng = np.random.default_rng(cfg.seed)
+            modules += [self.collab_, self.dual_tower_]
+        return modules
+
+    def _encoder_input(self, xb: Tensor, idx: Tensor) -> Tensor:
+        if not self._uses_dual_tower():
+            return xb
+        assert self.collab_ is not None
+        known = idx >= 0
+        collab = self.collab_(idx.clamp(min=0)) * known[:, None]
+        return torch.cat([xb, collab], dim=-1)
+
+    # --- the objective -----------------------------------------------------------------------
+    def _auxiliary_losses(self, idx: Tensor, z: Tensor, q: QuantizerOutput, epoch: int) -> dict[str, Tensor]:
+        cfg = self.config
+        out = super()._auxiliary_losses(idx, z, q, epoch)
+        if cfg.lambda_hmr > 0 and epoch >= cfg.warmup_epochs:
+            assert self.hmr_ is not None
+            out["hmr"] = cfg.lambda_hmr * self.hmr_(z, q.codes, idx if cfg.mask else None).loss
+        if self._uses_dual_tower():
+            out["cl"] = cfg.lambda_cl * self._contrastive(idx, z)
+        return out
+
+    def _contrastive(self, idx: Tensor, z: Tensor) -> Tensor:
+        """InfoNCE for the batch's items as targets; histories read a latent bank (no extra encoder pass)."""
+        assert self._bank is not None and self._events is not None and self.dual_tower_ is not None
+        assert self._rng is not None
+        self._bank[idx] = z.detach()
+        rows = idx.cpu().numpy()
+        keep, history = self._events.sample(rows, self._rng)
+        if not keep.any():
+            return z.sum() * 0.0
+        keep_t = torch.from_numpy(keep).to(z.device)
+        hist = torch.from_numpy(history).to(z.device)  # [b, T], -1 = padding
+        mask = hist >= 0
+        hist_latents = self._bank[hist.clamp(min=0)] * mask[..., None]
+        return self.dual_tower_(hist_latents, mask, z[keep_t], idx[keep_t])
+
+    def _epoch_batches(self, epoch: int, xt: Tensor, generator: torch.Generator) -> list[Tensor]:
+        """Random batches, or with ``conflict_batches`` after warm-up: items sorted by their current
+        SID prefix (random order of prefixes), so colliding and one-token-apart items share batches."""
+        cfg = self.config
+        if not cfg.conflict_batches or epoch < cfg.warmup_epochs or self.model_ is None:
+            return super()._epoch_batches(epoch, xt, generator)
+        n = len(xt)
+        codes = self._codes_for_rows(xt, torch.arange(n, device=xt.device))
+        prefix = codes[:, : max(1, cfg.n_levels - 1)]
+        _, group = torch.unique(prefix, dim=0, return_inverse=True)
+        group_rank = torch.randperm(int(group.max()) + 1, generator=generator)[group]
+        jitter = torch.randperm(n, generator=generator)
+        order = torch.from_numpy(np.lexsort((jitter.numpy(), group_rank.numpy())))
+        batches = list(torch.split(order, cfg.batch_size))
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+    # --- inference ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def _codes_for_rows(self, xt: Tensor, rows: Tensor) -> Tensor:
+        """Current SIDs of training rows (used to compose conflict-aware batches)."""
+        assert self.model_ is not None
+        codes = self.model_.quantizer.encode(self.model_.encoder(self._encoder_input(xt[rows], rows)))
+        return codes.cpu()
+
+    def rows_of(self, data: Dataset | Any) -> Tensor:
+        """Training-catalog rows of ``data``'s items (-1 for items unseen at fit time)."""
+        ids = as_dataset(data).catalog.item_ids.astype(str)
+        assert self.item_ids_ is not None
+        lookup = {k: i for i, k in enumerate(self.item_ids_.astype(str))}
+        return torch.tensor([lookup.get(k, -1) for k in ids], dtype=torch.long)
+
+    def encode(self, data: Any, batch_size: int = 65536) -> np.ndarray:
+        """SIDs; items seen at fit time use their collaborative vector, new items content only."""
+        self._check_fitted()
+        x = as_dataset(data).catalog.require_embeddings()
+        if not self._uses_dual_tower():
+            return super().encode(data, batch_size)
+        self._check_dim(x)
+        rows = self.rows_of(data)
+        out = []
+        assert self.model_ is not None
+        self.model_.eval()
+        with torch.no_grad():
+            for lo in range(0, len(x), batch_size):
+                xb = self._standardize(x[lo : lo + batch_size])
+                rb = rows[lo : lo + batch_size].to(xb.device)
+                z = self.model_.encoder(self._encoder_input(xb, rb))
+                out.append(self.model_.quantizer.encode(z).cpu().numpy())
+        return np.concatenate(out).astype(np.int64)
+
+    # --- persistence -------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        state = super()._state()
+        state["item_ids"] = None if self.item_ids_ is None else self.item_ids_.astype(str).tolist()
+        state["collab"] = None if self.collab_ is None else self.collab_.weight.detach().cpu()
+        return state
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        super()._load_state(state)
+        self.item_ids_ = None if state["item_ids"] is None else np.asarray(state["item_ids"], dtype=object)
+        if state.get("collab") is not None:
+            weight = state["collab"]
+            self.collab_ = nn.Embedding(weight.shape[0], weight.shape[1])
+            self.collab_.weight.data.copy_(weight)
+            self.collab_.to(self.config.device)
+
+
+class _TargetEvents:
+    """For each item, the flat positions where it is a user's next item (with >= 1 earlier item)."""
+
+    def __init__(self, sequences: list[np.ndarray], n_items: int, max_history: int) -> None:
+        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        self.flat = (
+            np.concatenate([np.asarray(s, np.int64) for s in sequences])
+            if len(sequences)
+            else np.zeros(0, np.int64)
+        )
+        starts = np.cumsum(lengths) - lengths
+        self.user_start = np.repeat(starts, lengths)
+        events = np.flatnonzero(np.arange(len(self.flat)) > self.user_start)
+        order = np.argsort(self.flat[events], kind="stable")
+        self.events = events[order]
+        self.ptr = np.searchsorted(self.flat[self.events], np.arange(n_items + 1))
+        self.offsets = np.arange(-max_history, 0, dtype=np.int64)
+
+    def sample(self, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(keep [b] bool: item has an event, history [kept, T] padded with -1) for one random event each."""
+        lo, hi = self.ptr[items], self.ptr[items + 1]
+        keep = hi > lo
+        pick = lo[keep] + (rng.random(int(keep.sum())) * (hi[keep] - lo[keep])).astype(np.int64)
+        ev = self.events[pick]
+        cols = ev[:, None] + self.offsets[None, :]
+        real = cols >= self.user_start[ev][:, None]
+        history = np.where(real, self.flat[np.clip(cols, 0, None)], -1)
+        return keep, history
+
+
+@dataclass
+class RQVAEHMRConfig(QuaSIDConfig):
+    """Ablation: RQ-VAE + HMR, no mask, no dual tower."""
+
+    mask: bool = False
+    lambda_cl: float = 0.0
+
+
+@dataclass
+class RQVAEHMRMaskConfig(QuaSIDConfig):
+    """Ablation: RQ-VAE + HMR + CAVPM, no dual tower."""
+
+    lambda_cl: float = 0.0
+
+
+@dataclass
+class RQVAECLConfig(QuaSIDConfig):
+    """Ablation: RQ-VAE + dual tower only, no repulsion."""
+
+    lambda_hmr: float = 0.0
+
+
+class RQVAEHMR(QuaSID):
+    method = "rqvae_hmr"
+    config_class = RQVAEHMRConfig
+
+
+class RQVAEHMRMask(QuaSID):
+    method = "rqvae_hmr_mask"
+    config_class = RQVAEHMRMaskConfig
+
+
+class RQVAECL(QuaSID):
+    method = "rqvae_cl"
+    config_class = RQVAECLConfig
