@@ -1,0 +1,303 @@
+"""TIGER: generative retrieval with a T5 encoder-decoder over Semantic ID tokens.
+
+The encoder reads the user's recent items as SID tokens; the decoder spells the
+next item's SID, one level per step. Recommendation is beam search constrained
+to the catalog's SIDs (``SIDTrie``), so every returned path is an item and the
+beam order is the ranking. The transformer is Hugging Face's
+``T5ForConditionalGeneration`` built from a ``T5Config`` (never a hub
+checkpoint): the published TIGER numbers come from exactly this architecture.
+
+Ranking semantics: with a disambiguation level every full SID is one item, so
+each beam is one item. Without it, all items that share a SID share that beam's
+rank (an optimistic tie, documented rather than broken arbitrarily). A target
+that is not among the ``beam_size`` decoded SIDs gets rank ``inf``: a miss for
+every K. Figures are only meaningful for ``K <= beam_size`` (beyond it, a
+longer beam could have found the target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import GenerationConfig, LogitsProcessorList, T5Config, T5ForConditionalGeneration
+
+from quasid.errors import ConfigError, DataError
+from quasid.rec.tiger.examples import ExampleRef, HistoryEncoder, PrefixExamples
+from quasid.rec.tiger.trie import SIDTrie, TrieConstraint
+from quasid.rec.tiger.vocab import BOS, EOS, PAD, SIDVocab, item_tokens
+from quasid.sid.table import SIDTable
+
+
+@dataclass(frozen=True)
+class TigerConfig:
+    """Architecture, decoding and compute settings (optimiser and epochs belong to ``TrainConfig``)."""
+
+    d_model: int = 128
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    num_heads: int = 4
+    d_kv: int = 32  # per-head dimension
+    d_ff: int = 512
+    dropout: float = 0.1
+    feed_forward_proj: str = "relu"
+    relative_attention_num_buckets: int = 32
+    relative_attention_max_distance: int = 128
+    max_items: int = 20  # most recent history items the encoder reads (TIGER: 20)
+    user_buckets: int = 0  # hashed user-id tokens prepended to the input; 0 = none (TIGER: 2000)
+    beam_size: int = 20  # beams = ranked list length; must be >= the largest K evaluated
+    decode_batch_size: int = 32  # users per generate() call; small is faster on CPUs (cache), raise on GPUs
+    micro_batch: int = 64  # examples per forward pass: a batch is cut into length-sorted micro-batches
+    bf16: bool = False  # bfloat16 autocast (~1.5x faster on CPUs with avx512_bf16 and on GPUs)
+    seed: int = 0  # weight initialisation
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the field when a value is out of range."""
+        for name in (
+            "d_model",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "num_heads",
+            "d_kv",
+            "d_ff",
+            "max_items",
+            "beam_size",
+            "decode_batch_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TigerConfig.{name}={getattr(self, name)}: must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"TigerConfig.dropout={self.dropout}: must be in [0, 1)")
+        if self.user_buckets < 0:
+            raise ConfigError(
+                f"TigerConfig.user_buckets={self.user_buckets}: use 0 (off) or a positive count"
+            )
+
+    def t5_config(self, vocab: SIDVocab) -> T5Config:
+        """The ``T5Config`` for this architecture over ``vocab``."""
+        return T5Config(
+            vocab_size=vocab.size,
+            d_model=self.d_model,
+            d_kv=self.d_kv,
+            d_ff=self.d_ff,
+            num_layers=self.num_encoder_layers,
+            num_decoder_layers=self.num_decoder_layers,
+            num_heads=self.num_heads,
+            relative_attention_num_buckets=self.relative_attention_num_buckets,
+            relative_attention_max_distance=self.relative_attention_max_distance,
+            dropout_rate=self.dropout,
+            feed_forward_proj=self.feed_forward_proj,
+            pad_token_id=PAD,
+            eos_token_id=EOS,
+            decoder_start_token_id=BOS,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Sized to train on amazon-beauty on 2 CPU cores.
+TIGER_COMPACT = TigerConfig()
+#: The TIGER paper's model (Rajput et al. 2023): 4+4 layers, 6 heads of 64, MLP 1024, d_model 128. For GPUs.
+TIGER_PAPER = TigerConfig(
+    num_encoder_layers=4, num_decoder_layers=4, num_heads=6, d_kv=64, d_ff=1024, decode_batch_size=256
+)
+
+
+class Tiger(nn.Module):
+    """A T5 that reads histories of SIDs and beam-decodes the next item's SID.
+
+    Args:
+        table: the SIDs (its dedup column, if any, is decoded as one more level).
+        config: architecture and decoding settings.
+        item_ids: the item id of each item row used in histories and targets
+            (e.g. ``catalog.item_ids``); default: the table's own row order.
+    """
+
+    def __init__(
+        self, table: SIDTable, config: TigerConfig = TIGER_COMPACT, item_ids: Sequence[object] | None = None
+    ) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.vocab = SIDVocab.from_table(table, config.user_buckets)
+        tokens = item_tokens(table, self.vocab, item_ids)  # [n_items, S]
+        self.histories = HistoryEncoder(tokens, config.max_items)
+        self.trie = SIDTrie(tokens, self.vocab.size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.t5 = T5ForConditionalGeneration(config.t5_config(self.vocab))
+
+    @property
+    def n_items(self) -> int:
+        return len(self.histories.item_tokens)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- training -------------------------------------------------------------------------
+    def user_tokens(self, users: Sequence[object] | np.ndarray | None) -> np.ndarray | None:
+        """Hashed user tokens when the config uses them (``users`` then required), else None."""
+        if self.config.user_buckets == 0:
+            return None
+        if users is None:
+            raise ConfigError(
+                "this TIGER model has user tokens (user_buckets > 0): pass the user ids; the generic "
+                "Trainer has none to pass, so use user_buckets=0 there"
+            )
+        return self.vocab.user_tokens(list(users))
+
+    def examples(
+        self, sequences: Sequence[np.ndarray], users: Sequence[object] | None = None
+    ) -> PrefixExamples:
+        """TIGER's training examples: every prefix of every training sequence -> its next item."""
+        return self.histories.prefix_examples(sequences, self.user_tokens(users))
+
+    def training_examples(self, sequences: Sequence[np.ndarray]) -> PrefixExamples:
+        """``Trainer`` hook: the prefix examples of the training sequences (the Trainer has no user ids)."""
+        return self.examples(sequences)
+
+    def collate(self, examples: Sequence[ExampleRef]) -> list[dict[str, torch.Tensor]]:
+        """``Trainer`` hook: examples (all from one ``PrefixExamples``) -> length-sorted micro-batches."""
+        if not examples:
+            raise DataError("cannot collate an empty batch")
+        source = examples[0].source
+        if any(e.source is not source for e in examples):
+            raise DataError("a batch mixes examples of different PrefixExamples sets")
+        idx = np.fromiter((e.index for e in examples), dtype=np.int64, count=len(examples))
+        return self.histories.collate(source, idx, self.config.micro_batch)
+
+    def training_loss(
+        self, batch: Sequence[dict[str, torch.Tensor]] | dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Teacher-forced cross-entropy of the next item's SID tokens and EOS, mean over all label tokens.
+
+        ``batch`` is one micro-batch dict or a list of them (what ``collate`` gives);
+        every example has the same number of label tokens, so the mean over the
+        whole batch is the example-weighted mean of the micro-batch means.
+        """
+        parts = [batch] if isinstance(batch, dict) else list(batch)
+        device = self.device
+        n = sum(len(p["labels"]) for p in parts)
+        total = torch.zeros((), device=device)
+        with self._autocast():
+            for p in parts:
+                out = self.t5(
+                    input_ids=p["input_ids"].to(device),  # [b, T]
+                    attention_mask=p["attention_mask"].to(device),  # [b, T]
+                    labels=p["labels"].to(device),  # [b, S+1]
+                )
+                total = total + out.loss.float() * (len(p["labels"]) / n)
+        return total
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    # --- inference ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(
+        self,
+        histories: Sequence[np.ndarray],
+        users: Sequence[object] | None = None,
+        beam_size: int | None = None,
+    ) -> np.ndarray:
+        """``[n, beam_size]`` trie leaves (distinct SIDs) in beam order; -1 where fewer valid SIDs came back.
+
+        Every entry is a catalog SID: decoding is constrained to the trie, and
+        any beam that still left it (only possible when beams outnumber the
+        valid paths at some depth) or repeats an earlier SID is dropped.
+        """
+        beams = beam_size or self.config.beam_size
+        n = len(histories)
+        utoks = self.user_tokens(users)
+        out = np.full((n, beams), -1, dtype=np.int64)
+        if n == 0:
+            return out
+        was_training = self.training
+        self.eval()
+        gen = GenerationConfig(
+            num_beams=beams,
+            num_return_sequences=beams,
+            max_new_tokens=self.vocab.sid_length + 1,
+            do_sample=False,
+            early_stopping=True,
+            length_penalty=0.0,
+            pad_token_id=PAD,
+            eos_token_id=EOS,
+            decoder_start_token_id=BOS,
+        )
+        processors = LogitsProcessorList([TrieConstraint(self.trie)])
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=n)
+        order = np.argsort(np.minimum(lengths, self.config.max_items), kind="stable")  # less padding
+        step = self.config.decode_batch_size
+        try:
+            for i in range(0, n, step):
+                idx = order[i : i + step]
+                input_ids, mask = self.histories.encode(
+                    [histories[j] for j in idx], None if utoks is None else utoks[idx]
+                )
+                with self._autocast():
+                    seqs = self.t5.generate(
+                        input_ids=input_ids.to(self.device),
+                        attention_mask=mask.to(self.device),
+                        generation_config=gen,
+                        logits_processor=processors,
+                    )  # [b * beams, 1 + S (+1 EOS)]
+                sids = seqs[:, 1 : 1 + self.vocab.sid_length]  # [b * beams, S]; EOS is only allowed after S
+                out[idx] = _first_distinct(self.trie.leaves(sids).reshape(len(idx), beams))
+        finally:
+            self.train(was_training)
+        return out
+
+    def recommend(
+        self, histories: Sequence[np.ndarray], k: int = 10, users: Sequence[object] | None = None
+    ) -> np.ndarray:
+        """``[n, k]`` recommended item rows, best first (-1 pads when fewer items were decoded).
+
+        Without a dedup level, the items sharing a decoded SID are listed together in row order.
+        """
+        leaves = self.decode(histories, users, beam_size=max(k, self.config.beam_size))
+        out = np.full((len(histories), k), -1, dtype=np.int64)
+        for u, row in enumerate(leaves):
+            items = [self.trie.items_at(int(leaf)) for leaf in row if leaf >= 0]
+            flat = np.concatenate(items)[:k] if items else np.zeros(0, dtype=np.int64)
+            out[u, : len(flat)] = flat
+        return out
+
+    def rank_targets(
+        self, histories: Sequence[np.ndarray], targets: np.ndarray, users: Sequence[object] | None = None
+    ) -> np.ndarray:
+        """``[n]`` float 0-based rank of each target in the beam list; ``inf`` when it is not in it."""
+        targets = np.asarray(targets, dtype=np.int64)
+        if len(targets) != len(histories):
+            raise DataError(
+                f"{len(histories)} histories but {len(targets)} targets: give one target per history"
+            )
+        if targets.size and (targets.min() < 0 or targets.max() >= self.n_items):
+            raise DataError(f"target item rows outside [0, {self.n_items})")
+        leaves = self.decode(histories, users)  # [n, B]
+        return ranks_in_beams(leaves, self.trie.item_leaf[targets])
+
+
+def _first_distinct(leaves: np.ndarray) -> np.ndarray:
+    """``[n, B]`` leaves -> valid, first-occurrence leaves moved to the front in order, -1 after."""
+    n, beams = leaves.shape
+    earlier = np.tril(np.ones((beams, beams), dtype=bool), k=-1)  # [B, B] earlier[j, i]: i < j
+    dup = ((leaves[:, :, None] == leaves[:, None, :]) & earlier[None]).any(axis=2)  # [n, B]
+    keep = (leaves >= 0) & ~dup
+    out = np.full_like(leaves, -1)
+    pos = np.cumsum(keep, axis=1) - 1
+    rows = np.broadcast_to(np.arange(n)[:, None], leaves.shape)
+    out[rows[keep], pos[keep]] = leaves[keep]
+    return out
+
+
+def ranks_in_beams(leaves: np.ndarray, target_leaves: np.ndarray) -> np.ndarray:
+    """``[n]`` float position of ``target_leaves`` in each row of ``leaves`` ``[n, B]``, ``inf`` if absent."""
+    hit = leaves == np.asarray(target_leaves)[:, None]  # [n, B]
+    return np.where(hit.any(axis=1), hit.argmax(axis=1), np.inf)
