@@ -6,6 +6,7 @@ loop; ``sasrec``: SASRec with id or SID-composed item embeddings.
 """
 
 from quasid.rec.evaluate import (
+    EpochRecord,
     EvalSet,
     FitResult,
     RankingModel,
@@ -27,6 +28,7 @@ from quasid.rec.metrics import (
 from quasid.rec.sasrec import SASRec, SASRecConfig
 
 __all__ = [
+    "EpochRecord",
     "EvalSet",
     "FitResult",
     "RankingModel",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -167,7 +167,14 @@ def _collate(model: nn.Module, examples: list[Any]) -> Any:
 class Trainer:
     """Train a ``RankingModel`` with AdamW, evaluate on a validation set, keep the best parameters."""
 
-    def __init__(self, model: nn.Module, config: TrainConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """``on_epoch`` is called with each finished epoch's record (logging, plots, external stopping)."""
         if not isinstance(model, RankingModel) or not isinstance(model, nn.Module):
             raise ConfigError(
                 f"{type(model).__name__} cannot be trained here: it must be an nn.Module with "
@@ -180,6 +187,7 @@ class Trainer:
         config.validate()
         self.model = model
         self.config = config
+        self.on_epoch = on_epoch
 
     # --- data ----------------------------------------------------------------------------
     def examples(self, train_sequences: list[np.ndarray]) -> Sequence[Any]:
@@ -307,13 +315,15 @@ class Trainer:
                         f"loss {record.loss:.4f}  {cfg.monitor} {score:.4f} "
                         f"(best {best_score:.4f} @{best_epoch})"
                     )
-                    if bad_evals >= cfg.patience or over_time:
-                        stopped_early = epoch < cfg.epochs
-                        advance(bar, info)
-                        break
+                    stop = bad_evals >= cfg.patience or over_time
                 else:
-                    info = f"loss {record.loss:.4f}"
+                    info, stop = f"loss {record.loss:.4f}", False
                 advance(bar, info)
+                if self.on_epoch is not None:
+                    self.on_epoch(record)
+                if stop:
+                    stopped_early = epoch < cfg.epochs
+                    break
         if best_state is not None:
             model.load_state_dict(best_state)
         test_metrics: dict[str, float] = {}
@@ -373,18 +383,29 @@ def _user_sequences(interactions: Interactions) -> list[np.ndarray]:
 
 
 def fit_and_evaluate(
-    model: nn.Module, split: LeaveOneOut, config: TrainConfig | None = None, **overrides: Any
+    model: nn.Module,
+    split: LeaveOneOut,
+    config: TrainConfig | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    **overrides: Any,
 ) -> FitResult:
-    """The leave-one-out protocol: train on ``split.train``, select on validation, report test."""
+    """The leave-one-out protocol: train on ``split.train``, select on validation, report test.
+
+    ``overrides`` replace ``config`` fields (``epochs=5``).
+    """
     train, valid, test = leave_one_out_sets(split)
-    return Trainer(model, config, **overrides).fit(train, valid, test)
+    return Trainer(model, config, on_epoch, **overrides).fit(train, valid, test)
 
 
 def fit_and_evaluate_cold_start(
-    model: nn.Module, split: ColdStart, config: TrainConfig | None = None, **overrides: Any
+    model: nn.Module,
+    split: ColdStart,
+    config: TrainConfig | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    **overrides: Any,
 ) -> FitResult:
     """The cold-start protocol: train without the cold items, report on test events that target them."""
     if len(split.test_target) == 0:
         raise DataError("the cold-start split has no test case: raise frac or use more data")
     train, valid, test = cold_start_sets(split)
-    return Trainer(model, config, **overrides).fit(train, valid, test)
+    return Trainer(model, config, on_epoch, **overrides).fit(train, valid, test)
