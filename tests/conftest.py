@@ -15,3 +15,11 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real datasets not found at {root} (set QUASID_DATA)")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Tests use tiny models: one thread is as fast and never stalls on a busy 2-core machine."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -191,7 +191,7 @@ def main() -> None:
     except QuasidError as exc:
         if _state["debug"]:
             raise
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         Console(stderr=True).print("[bold red]aborted[/]")
