@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from quasid.data import Interactions, cold_start_split, leave_one_out
 from quasid.errors import ConfigError, DataError
 from quasid.rec import (
+    EvalSet,
     SASRec,
     SASRecConfig,
     TrainConfig,
@@ -206,3 +207,24 @@ def test_cold_start_protocol_runs_end_to_end() -> None:
     result = fit_and_evaluate_cold_start(model, split, FAST, epochs=2)
     assert result.n_test == len(split.test_target) > 0
     assert set(result.test) == {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
+
+
+class LengthRanker(nn.Module):
+    """Ranks each target at its history length, to show whether ranks come back in the cases' order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def training_loss(self, batch: object) -> Tensor:
+        return (self.w**2).sum()
+
+    def rank_targets(self, histories: Sequence[np.ndarray], targets: np.ndarray) -> np.ndarray:
+        return np.array([len(h) for h in histories], dtype=float)
+
+
+def test_evaluation_returns_ranks_in_the_order_of_the_test_cases() -> None:
+    lengths = [5, 1, 3, 3, 9, 2, 7]
+    cases = EvalSet([np.arange(n) for n in lengths], np.zeros(len(lengths), np.int64))
+    ranks = Trainer(LengthRanker(), TrainConfig(eval_batch_size=2, progress=False)).ranks(cases)
+    assert ranks.higher.tolist() == lengths
