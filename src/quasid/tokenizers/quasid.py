@@ -18,6 +18,7 @@ SIDs used downstream never saw a user's validation or test item.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,10 +94,22 @@ class QuaSID(RQVAE):
         self._events: _TargetEvents | None = None
         self._bank: Tensor | None = None
         self._rng: np.random.Generator | None = None
+        self.collaborative_ = True  # set at fit: False when the data has no user histories
 
     # --- set-up ----------------------------------------------------------------------------
     def _uses_dual_tower(self) -> bool:
-        return self.config.lambda_cl > 0
+        return self.config.lambda_cl > 0 and self.collaborative_
+
+    def _fit(self, x: np.ndarray, dataset: Dataset, progress: bool, **kwargs: Any) -> None:
+        sequences = self._training_sequences(dataset)
+        self.collaborative_ = any(len(s) >= 2 for s in sequences)
+        if self.config.lambda_cl > 0 and not self.collaborative_:
+            warnings.warn(
+                f"dataset '{dataset.name}' has no user histories: QuaSID trains without the dual tower "
+                "(content-only SIDs; give interactions to inject collaborative signal)",
+                stacklevel=3,
+            )
+        super()._fit(x, dataset, progress, **kwargs)
 
     def _extra_input_dim(self) -> int:
         return self.config.collab_dim if self._uses_dual_tower() else 0
@@ -128,11 +141,6 @@ class QuaSID(RQVAE):
         )
         modules: list[nn.Module] = list(super()._setup_training(x, dataset))
         if self._uses_dual_tower():
-            if not any(len(s) >= 2 for s in sequences):
-                raise ConfigError(
-                    f"lambda_cl={cfg.lambda_cl} needs interactions with histories, but dataset "
-                    f"'{dataset.name}' has none: set tokenizer.lambda_cl=0 or give interactions"
-                )
             self.collab_ = nn.Embedding(len(x), cfg.collab_dim).to(device)
             nn.init.zeros_(self.collab_.weight)
             self.dual_tower_ = DualTowerContrastive(
@@ -236,6 +244,7 @@ class QuaSID(RQVAE):
         return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        self.collaborative_ = state.get("collab") is not None
         super()._load_state(state)
         self.item_ids_ = None if state["item_ids"] is None else np.asarray(state["item_ids"], dtype=object)
         if state.get("collab") is not None:

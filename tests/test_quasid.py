@@ -1,0 +1,67 @@
+"""The QuaSID tokenizer: end-to-end training, ablations, collaborative input, persistence."""
+
+import numpy as np
+import pytest
+
+from quasid.data.catalog import Catalog
+from quasid.data.dataset import Dataset
+from quasid.data.synthetic import make_synthetic
+from quasid.errors import ConfigError
+from quasid.tokenizers import RQVAECL, RQVAEHMR, QuaSID, RQVAEHMRMask, SIDTokenizer
+
+FAST = {"codebook_size": 8, "epochs": 4, "batch_size": 128, "latent_dim": 8, "warmup_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(n_items=300, n_users=250, seed=0)
+
+
+def test_full_quasid_trains_every_term_and_round_trips(tmp_path, data):
+    tok = QuaSID(**FAST, conflict_batches=True).fit(data)
+    last = tok.history_[-1]
+    assert {"recon", "hmr", "cl"} <= set(last)
+    assert "hmr" not in tok.history_[0]  # repulsion waits for the warm-up
+    codes = tok.encode(data)
+    assert codes.shape == (300, 3) and codes.max() < 8
+    loaded = SIDTokenizer.load(tok.save(tmp_path / "q.pt"))
+    np.testing.assert_array_equal(loaded.encode(data), codes)
+
+
+def test_same_seed_same_sids(data):
+    np.testing.assert_array_equal(
+        QuaSID(**FAST).fit(data).encode(data), QuaSID(**FAST).fit(data).encode(data)
+    )
+
+
+def test_collaborative_vectors_separate_identical_content_and_new_items_fall_back_to_content(data):
+    tok = QuaSID(**FAST).fit(data)
+    rows = tok.rows_of(data)
+    assert (rows.numpy() == np.arange(300)).all()
+    assert tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0  # trained by the dual tower
+    cat = data.catalog
+    new = Dataset(Catalog(item_ids=["new-1"], embeddings=cat.embeddings[:1], name="new"))
+    assert tok.rows_of(new).tolist() == [-1]
+    assert tok.encode(new).shape == (1, 3)
+
+
+def test_ablation_presets():
+    assert (RQVAEHMR.config_class().mask, RQVAEHMR.config_class().lambda_cl) == (False, 0.0)
+    assert (RQVAEHMRMask.config_class().mask, RQVAEHMRMask.config_class().lambda_cl) == (True, 0.0)
+    assert RQVAECL.config_class().lambda_hmr == 0.0
+
+
+def test_content_only_catalog_trains_without_dual_tower_and_warns(data):
+    content_only = Dataset(data.catalog)
+    with pytest.warns(UserWarning, match="no user histories"):
+        tok = QuaSID(**FAST).fit(content_only)
+    assert tok.collab_ is None and "cl" not in tok.history_[-1]
+
+
+def test_bad_parameters_name_the_field(data):
+    with pytest.raises(ConfigError, match="tau"):
+        QuaSID(**{**FAST, "tau": 5}).fit(data)
+    with pytest.raises(ConfigError, match="mask_rules"):
+        QuaSID(**FAST, mask_rules=["nope"]).fit(data)
+    with pytest.raises(ConfigError, match="interactions"):
+        QuaSID(**FAST, interactions="test").fit(data)
