@@ -23,7 +23,7 @@ class EmbeddingConfig:
     source: str = "auto"  # auto | text | attributes | given
     model: str = "all-MiniLM-L6-v2"  # sentence-transformers model (text source)
     attribute_dim: int = 64  # SVD dimension (attributes source)
-    batch_size: int = 64
+    batch_size: int | None = None  # None: the embedder picks (16 on CPU, 128 on GPU)
 
     def validate(self) -> None:
         if self.source not in {"auto", "text", "attributes", "given"}:
