@@ -100,6 +100,12 @@ or missing-content items. In amazon-beauty {beauty_dup} of items share their exa
 content with another item, so every content-only tokenizer must collide them
 (benign by definition); only interaction data can separate them.
 
+QuaSID here: lambda_hmr = 50, margin = 1.0, tau = 1, warm-up 10 epochs,
+conflict-aware batches, all five mask rules, and the dual tower (lambda_cl = 0.1,
+leave-one-out training interactions only) where the dataset has interactions
+(amazon-beauty); amazon-industrial has none, so there it is HMR + masking only.
+Trained methods: 100 epochs, batch 1024 (full configs in the JSON).
+
 Command:
 
     {command}
