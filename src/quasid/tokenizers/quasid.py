@@ -95,21 +95,25 @@ class QuaSID(RQVAE):
         self._bank: Tensor | None = None
         self._rng: np.random.Generator | None = None
         self.collaborative_ = True  # set at fit: False when the data has no user histories
+        self._sequences: list[np.ndarray] = []  # training histories, held only during fit
 
     # --- set-up ----------------------------------------------------------------------------
     def _uses_dual_tower(self) -> bool:
         return self.config.lambda_cl > 0 and self.collaborative_
 
     def _fit(self, x: np.ndarray, dataset: Dataset, progress: bool, **kwargs: Any) -> None:
-        sequences = self._training_sequences(dataset)
-        self.collaborative_ = any(len(s) >= 2 for s in sequences)
+        self._sequences = self._training_sequences(dataset)  # read again by _setup_training
+        self.collaborative_ = any(len(s) >= 2 for s in self._sequences)
         if self.config.lambda_cl > 0 and not self.collaborative_:
             warnings.warn(
                 f"dataset '{dataset.name}' has no user histories: QuaSID trains without the dual tower "
                 "(content-only SIDs; give interactions to inject collaborative signal)",
                 stacklevel=3,
             )
-        super()._fit(x, dataset, progress, **kwargs)
+        try:
+            super()._fit(x, dataset, progress, **kwargs)
+        finally:
+            self._sequences = []
 
     def _extra_input_dim(self) -> int:
         return self.config.collab_dim if self._uses_dual_tower() else 0
@@ -127,7 +131,7 @@ class QuaSID(RQVAE):
         cfg = self.config
         device = cfg.device
         self.item_ids_ = dataset.catalog.item_ids.copy()
-        sequences = self._training_sequences(dataset)
+        sequences = self._sequences
         context = None
         if cfg.mask:
             context = MaskContext.from_catalog(dataset.catalog, sequences).to(device)

@@ -157,7 +157,6 @@ class RQVAE(SIDTokenizer):
         else:
             self.x_mean_, self.x_scale_ = np.zeros(x.shape[1], np.float32), 1.0
         xt = self._standardize(x)
-        n = len(xt)
         self.model_ = RQVAEModel(x.shape[1], cfg, self._extra_input_dim()).to(cfg.device)
         extra = self._setup_training(x, dataset)
         params = [p for m in [self.model_, *extra] for p in m.parameters()]
@@ -185,7 +184,6 @@ class RQVAE(SIDTokenizer):
                     bar, f"loss {record['loss']:.4f} recon {record['recon']:.4f} dead {record['reseeded']}"
                 )
         self.model_.eval()
-        del n
 
     def _kmeans_init(self, xt: Tensor) -> None:
         assert self.model_ is not None
