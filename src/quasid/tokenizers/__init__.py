@@ -10,6 +10,7 @@ from quasid.tokenizers.quasid import (
     QuaSID,
     QuaSIDConfig,
     RQVAEHMRMask,
+    RQVAEResolve,
 )
 from quasid.tokenizers.rqkmeans import RQKMeans, RQKMeansConfig
 from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
@@ -21,6 +22,7 @@ TOKENIZERS: dict[str, type[SIDTokenizer]] = {
     RQVAEHMR.method: RQVAEHMR,
     RQVAEHMRMask.method: RQVAEHMRMask,
     RQVAECL.method: RQVAECL,
+    RQVAEResolve.method: RQVAEResolve,
 }
 
 
@@ -43,6 +45,7 @@ __all__ = [
     "RQKMeansConfig",
     "RQVAEConfig",
     "RQVAEHMRMask",
+    "RQVAEResolve",
     "SIDTokenizer",
     "TokenizerConfig",
     "get_tokenizer_class",

@@ -6,6 +6,10 @@ L = L_rq + lambda_hmr * L_hmr + lambda_cl * L_cl   (../shared/QUASID.md section 
   current SIDs are within Hamming distance tau, switched on after a warm-up;
 - CAVPM (``qualify.masking``) drops benign pairs (same content, same group, both
   missing, near-duplicate content, strong co-interaction) from that repulsion;
+- conflict-aware last-level resolution (``qualify.resolution``, ``resolve_conflicts``)
+  gives the qualified collisions still left after training (mostly near-identical
+  variants, which the mask keeps out of the repulsion) different last tokens
+  under their shared prefix; benign components keep sharing their SID;
 - the dual tower (``qualify.contrastive``) aligns each item's latent with the users
   whose histories lead to it. Content alone cannot tell identical-content items
   apart (f(x_i) = f(x_j)), so the item tower also reads a learnable per-item
@@ -30,6 +34,7 @@ from quasid.data.dataset import Dataset
 from quasid.errors import ConfigError
 from quasid.qualify import DualTowerContrastive, HammingMarginRepulsion, MaskConfig, MaskContext
 from quasid.qualify.masking import RULES
+from quasid.qualify.resolution import benign_components, resolve_last_level
 from quasid.quantize.residual import QuantizerOutput
 from quasid.tokenizers.base import as_dataset
 from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
@@ -57,6 +62,8 @@ class QuaSIDConfig(RQVAEConfig):
     interactions: str = "train"  # "train": leave-one-out training part only; "all": every event
     # batch composition
     conflict_batches: bool = False  # compose batches so currently colliding items meet
+    # after training: split qualified collisions in the last token (qualify.resolution)
+    resolve_conflicts: bool = True
 
     def validate(self, n_items: int | None = None) -> None:
         super().validate(n_items)
@@ -96,6 +103,11 @@ class QuaSID(RQVAE):
         self._rng: np.random.Generator | None = None
         self.collaborative_ = True  # set at fit: False when the data has no user histories
         self._sequences: list[np.ndarray] = []  # training histories, held only during fit
+        # last-level resolution of the training catalog: rows, their raw codes, their new last token
+        self.resolved_rows_ = np.zeros(0, dtype=np.int64)
+        self.resolved_raw_ = np.zeros((0, self.config.n_levels), dtype=np.int64)
+        self.resolved_last_ = np.zeros(0, dtype=np.int64)
+        self.resolution_stats_: dict[str, int] = {}
 
     # --- set-up ----------------------------------------------------------------------------
     def _uses_dual_tower(self) -> bool:
@@ -114,6 +126,8 @@ class QuaSID(RQVAE):
             super()._fit(x, dataset, progress, **kwargs)
         finally:
             self._sequences = []
+        if self.config.resolve_conflicts:
+            self._resolve(x, dataset)
 
     def _extra_input_dim(self) -> int:
         return self.config.collab_dim if self._uses_dual_tower() else 0
@@ -222,29 +236,86 @@ class QuaSID(RQVAE):
         return torch.tensor([lookup.get(k, -1) for k in ids], dtype=torch.long)
 
     def encode(self, data: Any, batch_size: int = 65536) -> np.ndarray:
-        """SIDs; items seen at fit time use their collaborative vector, new items content only."""
+        """SIDs; items seen at fit time use their collaborative vector and their resolved last token,
+        new items are encoded from content only."""
         self._check_fitted()
-        x = as_dataset(data).catalog.require_embeddings()
+        codes = self._raw_codes(data, batch_size)
+        if len(self.resolved_rows_):
+            codes = self._apply_resolution(codes, self.rows_of(data).numpy())
+        return codes
+
+    def _raw_codes(self, data: Any, batch_size: int) -> np.ndarray:
+        """The quantizer's codes, before last-level resolution."""
         if not self._uses_dual_tower():
             return super().encode(data, batch_size)
+        x = as_dataset(data).catalog.require_embeddings()
         self._check_dim(x)
-        rows = self.rows_of(data)
-        out = []
+        return self._latent_codes(x, self.rows_of(data), batch_size)[0]
+
+    @torch.no_grad()
+    def _latent_codes(
+        self, x: np.ndarray, rows: Tensor, batch_size: int, residuals: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Codes ``[N, L]`` of raw embeddings (catalog ``rows`` pick the collaborative vectors), and with
+        ``residuals`` what the last level quantizes ``[N, d]``."""
         assert self.model_ is not None
         self.model_.eval()
-        with torch.no_grad():
-            for lo in range(0, len(x), batch_size):
-                xb = self._standardize(x[lo : lo + batch_size])
-                rb = rows[lo : lo + batch_size].to(xb.device)
-                z = self.model_.encoder(self._encoder_input(xb, rb))
-                out.append(self.model_.quantizer.encode(z).cpu().numpy())
-        return np.concatenate(out).astype(np.int64)
+        quantizer = self.model_.quantizer
+        codes, last = [], []
+        for lo in range(0, len(x), batch_size):
+            xb = self._standardize(x[lo : lo + batch_size])
+            z = self.model_.encoder(self._encoder_input(xb, rows[lo : lo + batch_size].to(xb.device)))
+            c = quantizer.encode(z)
+            codes.append(c.cpu().numpy())
+            if residuals:
+                r = z - sum(quantizer.codebooks[lvl][c[:, lvl]] for lvl in range(quantizer.n_levels - 1))
+                last.append(r.cpu().numpy())
+        out = np.concatenate(codes).astype(np.int64) if codes else np.zeros((0, quantizer.n_levels), np.int64)
+        return out, (np.concatenate(last) if residuals and last else None)
+
+    def _resolve(self, x: np.ndarray, dataset: Dataset) -> None:
+        """Split the training catalog's qualified collisions in the last token (``qualify.resolution``)."""
+        from quasid.metrics.collisions import benign_rules
+
+        assert self.model_ is not None
+        raw, residuals = self._latent_codes(x, torch.arange(len(x)), 65536, residuals=True)
+        assert residuals is not None
+        rules, _ = benign_rules(dataset.catalog)
+        result = resolve_last_level(
+            raw,
+            residuals,
+            self.model_.quantizer.codebooks[-1].detach().cpu().numpy(),
+            benign_components(raw, rules),
+        )
+        self.resolved_rows_ = result.moved
+        self.resolved_raw_ = raw[result.moved]
+        self.resolved_last_ = result.codes[result.moved, -1]
+        self.resolution_stats_ = result.stats
+
+    def _apply_resolution(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Resolved last tokens for training items whose raw SID is still the one resolved at fit."""
+        lookup = np.full(len(self.item_ids_) if self.item_ids_ is not None else 0, -1, dtype=np.int64)
+        lookup[self.resolved_rows_] = np.arange(len(self.resolved_rows_))
+        known = np.flatnonzero(rows >= 0)
+        slot = lookup[rows[known]]
+        hit = known[slot >= 0]
+        slot = slot[slot >= 0]
+        same = (codes[hit] == self.resolved_raw_[slot]).all(axis=1)
+        codes = codes.copy()
+        codes[hit[same], -1] = self.resolved_last_[slot[same]]
+        return codes
 
     # --- persistence -------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         state = super()._state()
         state["item_ids"] = None if self.item_ids_ is None else self.item_ids_.astype(str).tolist()
         state["collab"] = None if self.collab_ is None else self.collab_.weight.detach().cpu()
+        state["resolution"] = {
+            "rows": self.resolved_rows_,
+            "raw": self.resolved_raw_,
+            "last": self.resolved_last_,
+            "stats": self.resolution_stats_,
+        }
         return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -256,6 +327,13 @@ class QuaSID(RQVAE):
             self.collab_ = nn.Embedding(weight.shape[0], weight.shape[1])
             self.collab_.weight.data.copy_(weight)
             self.collab_.to(self.config.device)
+        resolution = state.get("resolution")
+        if resolution is not None:
+            self.resolved_rows_ = np.asarray(resolution["rows"], dtype=np.int64)
+            raw = np.asarray(resolution["raw"], dtype=np.int64)
+            self.resolved_raw_ = raw.reshape(-1, self.config.n_levels)
+            self.resolved_last_ = np.asarray(resolution["last"], dtype=np.int64)
+            self.resolution_stats_ = dict(resolution["stats"])
 
 
 class _TargetEvents:
@@ -288,26 +366,41 @@ class _TargetEvents:
         return keep, history
 
 
+# Ablations: one component of QuaSID each on top of RQ-VAE (QUASID.md section 7).
+
+
 @dataclass
 class RQVAEHMRConfig(QuaSIDConfig):
-    """Ablation: RQ-VAE + HMR, no mask, no dual tower."""
+    """Ablation: RQ-VAE + HMR, no mask, no dual tower, no last-level resolution."""
 
     mask: bool = False
     lambda_cl: float = 0.0
+    resolve_conflicts: bool = False
 
 
 @dataclass
 class RQVAEHMRMaskConfig(QuaSIDConfig):
-    """Ablation: RQ-VAE + HMR + CAVPM, no dual tower."""
+    """Ablation: RQ-VAE + HMR + CAVPM, no dual tower, no last-level resolution."""
 
     lambda_cl: float = 0.0
+    resolve_conflicts: bool = False
 
 
 @dataclass
 class RQVAECLConfig(QuaSIDConfig):
-    """Ablation: RQ-VAE + dual tower only, no repulsion."""
+    """Ablation: RQ-VAE + dual tower only: no repulsion, no last-level resolution."""
 
     lambda_hmr: float = 0.0
+    resolve_conflicts: bool = False
+
+
+@dataclass
+class RQVAEResolveConfig(QuaSIDConfig):
+    """Ablation: RQ-VAE + last-level resolution only: no repulsion, no dual tower."""
+
+    lambda_hmr: float = 0.0
+    lambda_cl: float = 0.0
+    mask: bool = False
 
 
 class RQVAEHMR(QuaSID):
@@ -323,3 +416,8 @@ class RQVAEHMRMask(QuaSID):
 class RQVAECL(QuaSID):
     method = "rqvae_cl"
     config_class = RQVAECLConfig
+
+
+class RQVAEResolve(QuaSID):
+    method = "rqvae_resolve"
+    config_class = RQVAEResolveConfig
