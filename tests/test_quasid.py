@@ -65,3 +65,43 @@ def test_bad_parameters_name_the_field(data):
         QuaSID(**FAST, mask_rules=["nope"]).fit(data)
     with pytest.raises(ConfigError, match="interactions"):
         QuaSID(**FAST, interactions="test").fit(data)
+
+
+class _Kill:
+    """A zero-weight plug-in loss that interrupts training at a given step, like a kill signal."""
+
+    def __init__(self, at_step: int | None) -> None:
+        self.at_step, self.step = at_step, 0
+
+    def __call__(self, z, codes, idx):
+        self.step += 1
+        if self.at_step is not None and self.step == self.at_step:
+            raise KeyboardInterrupt
+        return z.sum() * 0.0
+
+
+def test_killed_quasid_resumes_to_the_uninterrupted_result(tmp_path, data):
+    """Conflict batches, the code memory and the dual tower's event sampling all replay after resume."""
+    kw = {**FAST, "epochs": 5, "checkpoint_every": 2, "conflict_batches": True}
+    full = QuaSID(**kw, auxiliary_losses={"k": (0.0, _Kill(None))}).fit(data).encode(data)
+    with pytest.raises(KeyboardInterrupt):  # 3 batches an epoch: step 11 falls in the 4th epoch
+        QuaSID(**kw, auxiliary_losses={"k": (0.0, _Kill(11))}).fit(data, checkpoint_dir=tmp_path)
+    resumed = QuaSID(**kw, auxiliary_losses={"k": (0.0, _Kill(None))}).fit(
+        data, checkpoint_dir=tmp_path, resume=True
+    )
+    np.testing.assert_array_equal(resumed.encode(data), full)
+
+
+def test_conflict_batches_put_items_of_one_prefix_together(data):
+    tok = QuaSID(**{**FAST, "epochs": 2, "batch_size": 64}, conflict_batches=True).fit(data)
+    assert tok._memory is not None and int(tok._memory.values.min()) >= 0
+    import torch
+
+    batches = tok._epoch_batches(5, torch.zeros(300, 1), torch.Generator().manual_seed(0))
+    assert sorted(torch.cat(batches).tolist()) == list(range(300))
+    prefix = [tuple(c) for c in tok._memory.values[:, :2].tolist()]
+    batch_of = {int(r): b for b, rows in enumerate(batches) for r in rows}
+    for p in set(prefix):
+        rows = [r for r in range(300) if prefix[r] == p]
+        if len(rows) <= 32:  # a small prefix group spans at most two adjacent cuts
+            assert len({batch_of[r] for r in rows}) <= 2

@@ -100,6 +100,9 @@ class MaskContext:
         co_keys: ``[M]`` long, sorted pair keys ``a * N + b`` (a < b) of items that
             co-occur in at least one user history.
         co_counts: ``[M]`` long, number of users whose history holds both items.
+        content_vec_ids: ``[N]`` long; items whose content vectors are bitwise equal share
+            an id (-1 for zero rows), so the near-duplicate test settles such pairs
+            (cos = 1) without reading the vectors; None without content.
     """
 
     n_items: int
@@ -110,6 +113,7 @@ class MaskContext:
     missing: Tensor
     co_keys: Tensor
     co_counts: Tensor
+    content_vec_ids: Tensor | None = None
 
     @classmethod
     def from_catalog(
@@ -125,10 +129,15 @@ class MaskContext:
             each other in a history (after dropping repeat visits); None = whole history.
         """
         n = catalog.n_items
-        content = content_head = None
+        content = content_head = vec_ids = None
         if catalog.embeddings is not None:
-            content = F.normalize(torch.from_numpy(np.asarray(catalog.embeddings, dtype=np.float32)), dim=-1)
+            raw = np.ascontiguousarray(catalog.embeddings, dtype=np.float32)
+            content = F.normalize(torch.from_numpy(raw), dim=-1)
             content_head = content @ principal_axes(content, NEAR_DUP_HEAD_DIMS)
+            _, ids = np.unique(
+                raw.view(np.dtype((np.void, raw.dtype.itemsize * raw.shape[1]))).ravel(), return_inverse=True
+            )
+            vec_ids = torch.from_numpy(np.where((raw != 0).any(axis=1), ids.reshape(-1), -1).astype(np.int64))
         keys = catalog.content_keys().astype(str)
         uniq, content_ids = np.unique(keys, return_inverse=True)
         content_ids = content_ids.astype(np.int64)
@@ -161,6 +170,7 @@ class MaskContext:
             missing=torch.from_numpy(np.asarray(catalog.missing_mask(), dtype=bool)),
             co_keys=torch.from_numpy(co_keys),
             co_counts=torch.from_numpy(co_counts),
+            content_vec_ids=vec_ids,
         )
 
     @property
@@ -178,6 +188,7 @@ class MaskContext:
             missing=self.missing.to(device),
             co_keys=self.co_keys.to(device),
             co_counts=self.co_counts.to(device),
+            content_vec_ids=None if self.content_vec_ids is None else self.content_vec_ids.to(device),
         )
 
     def co_count(self, a: Tensor, b: Tensor) -> Tensor:
@@ -324,16 +335,24 @@ def _near_duplicates(context: MaskContext, item_index: Tensor, i: Tensor, j: Ten
     """
     assert context.content is not None and context.content_head is not None
     theta = theta - COSINE_TOLERANCE
+    fired = torch.zeros(i.shape, dtype=torch.bool, device=item_index.device)
+    if context.content_vec_ids is not None and theta <= 1.0:  # equal non-zero vectors: cos = 1
+        vec = context.content_vec_ids[item_index]
+        fired = (vec[i] == vec[j]) & (vec[i] >= 0)
+        open_pairs = (~fired).nonzero(as_tuple=True)[0]
+        i, j = i[open_pairs], j[open_pairs]
+    else:
+        open_pairs = None
     head = context.content_head[item_index]  # [b, k]
     head_sq = (head * head).sum(dim=-1)  # [b]
     head_dist = head_sq[i] + head_sq[j] - 2 * pair_dot(head, i, j)  # [p], <= ||x_a - x_c||^2
-    fired = torch.zeros(i.shape, dtype=torch.bool, device=head.device)
     maybe = (head_dist <= 2 - 2 * theta + 1e-5).nonzero(as_tuple=True)[0]
+    maybe_out = open_pairs[maybe] if open_pairs is not None else maybe  # positions in the caller's pairs
     if maybe.numel() < item_index.numel():
         a, c = item_index[i[maybe]], item_index[j[maybe]]
-        fired[maybe] = (context.content[a] * context.content[c]).sum(dim=-1) >= theta
+        fired[maybe_out] = (context.content[a] * context.content[c]).sum(dim=-1) >= theta
     else:
-        fired[maybe] = pair_dot(context.content[item_index], i[maybe], j[maybe]) >= theta
+        fired[maybe_out] = pair_dot(context.content[item_index], i[maybe], j[maybe]) >= theta
     return fired
 
 

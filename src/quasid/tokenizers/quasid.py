@@ -99,7 +99,8 @@ class QuaSID(RQVAE):
         self.hmr_: HammingMarginRepulsion | None = None
         self.dual_tower_: DualTowerContrastive | None = None
         self._events: _TargetEvents | None = None
-        self._bank: Tensor | None = None
+        self._memory: _Memory | None = None  # each item's codes as last seen in training
+        self._bank: _Memory | None = None  # each item's latent as last seen in training (dual tower)
         self._rng: np.random.Generator | None = None
         self.collaborative_ = True  # set at fit: False when the data has no user histories
         self._sequences: list[np.ndarray] = []  # training histories, held only during fit
@@ -158,6 +159,9 @@ class QuaSID(RQVAE):
             mask_context=context,
         )
         modules: list[nn.Module] = list(super()._setup_training(x, dataset))
+        if cfg.conflict_batches:
+            self._memory = _Memory(torch.full((len(x), cfg.n_levels), -1, dtype=torch.long)).to(device)
+            modules.append(self._memory)  # checkpointed with the other modules, so resume replays exactly
         if self._uses_dual_tower():
             self.collab_ = nn.Embedding(len(x), cfg.collab_dim).to(device)
             nn.init.zeros_(self.collab_.weight)
@@ -165,9 +169,8 @@ class QuaSID(RQVAE):
                 cfg.latent_dim, cfg.temperature, cfg.pooling, cfg.max_history
             ).to(device)
             self._events = _TargetEvents(sequences, len(x), cfg.max_history)
-            self._bank = torch.zeros(len(x), cfg.latent_dim, device=device)
-            self._rng = np.random.default_rng(cfg.seed)
-            modules += [self.collab_, self.dual_tower_]
+            self._bank = _Memory(torch.zeros(len(x), cfg.latent_dim)).to(device)
+            modules += [self.collab_, self.dual_tower_, self._bank]
         return modules
 
     def _encoder_input(self, xb: Tensor, idx: Tensor) -> Tensor:
@@ -182,6 +185,8 @@ class QuaSID(RQVAE):
     def _auxiliary_losses(self, idx: Tensor, z: Tensor, q: QuantizerOutput, epoch: int) -> dict[str, Tensor]:
         cfg = self.config
         out = super()._auxiliary_losses(idx, z, q, epoch)
+        if self._memory is not None:
+            self._memory.values[idx] = q.codes.detach()
         if cfg.lambda_hmr > 0 and epoch >= cfg.warmup_epochs:
             assert self.hmr_ is not None
             out["hmr"] = cfg.lambda_hmr * self.hmr_(z, q.codes, idx if cfg.mask else None).loss
@@ -193,7 +198,7 @@ class QuaSID(RQVAE):
         """InfoNCE for the batch's items as targets; histories read a latent bank (no extra encoder pass)."""
         assert self._bank is not None and self._events is not None and self.dual_tower_ is not None
         assert self._rng is not None
-        self._bank[idx] = z.detach()
+        self._bank.values[idx] = z.detach()
         rows = idx.cpu().numpy()
         keep, history = self._events.sample(rows, self._rng)
         if not keep.any():
@@ -201,18 +206,22 @@ class QuaSID(RQVAE):
         keep_t = torch.from_numpy(keep).to(z.device)
         hist = torch.from_numpy(history).to(z.device)  # [b, T], -1 = padding
         mask = hist >= 0
-        hist_latents = self._bank[hist.clamp(min=0)] * mask[..., None]
+        hist_latents = self._bank.values[hist.clamp(min=0)] * mask[..., None]
         return self.dual_tower_(hist_latents, mask, z[keep_t], idx[keep_t])
 
     def _epoch_batches(self, epoch: int, xt: Tensor, generator: torch.Generator) -> list[Tensor]:
-        """Random batches, or with ``conflict_batches`` after warm-up: items sorted by their current
-        SID prefix (random order of prefixes), so colliding and one-token-apart items share batches."""
+        """Random batches, or with ``conflict_batches`` after warm-up: items sorted by their SID prefix
+        (random order of prefixes), so colliding and one-token-apart items share batches.
+
+        The codes are those each item got in its last training step (the previous epoch), so
+        composing the batches costs no extra encoder pass."""
         cfg = self.config
-        if not cfg.conflict_batches or epoch < cfg.warmup_epochs or self.model_ is None:
+        self._rng = np.random.default_rng([cfg.seed, epoch])  # the dual tower's event draws replay on resume
+        memory = self._memory
+        if memory is None or epoch < cfg.warmup_epochs or bool((memory.values < 0).any()):
             return super()._epoch_batches(epoch, xt, generator)
         n = len(xt)
-        codes = self._codes_for_rows(xt, torch.arange(n, device=xt.device))
-        prefix = codes[:, : max(1, cfg.n_levels - 1)]
+        prefix = memory.values[:, : max(1, cfg.n_levels - 1)].cpu()
         _, group = torch.unique(prefix, dim=0, return_inverse=True)
         group_rank = torch.randperm(int(group.max()) + 1, generator=generator)[group]
         jitter = torch.randperm(n, generator=generator)
@@ -221,13 +230,6 @@ class QuaSID(RQVAE):
         return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
     # --- inference ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def _codes_for_rows(self, xt: Tensor, rows: Tensor) -> Tensor:
-        """Current SIDs of training rows (used to compose conflict-aware batches)."""
-        assert self.model_ is not None
-        codes = self.model_.quantizer.encode(self.model_.encoder(self._encoder_input(xt[rows], rows)))
-        return codes.cpu()
-
     def rows_of(self, data: Dataset | Any) -> Tensor:
         """Training-catalog rows of ``data``'s items (-1 for items unseen at fit time)."""
         ids = as_dataset(data).catalog.item_ids.astype(str)
@@ -334,6 +336,16 @@ class QuaSID(RQVAE):
             self.resolved_raw_ = raw.reshape(-1, self.config.n_levels)
             self.resolved_last_ = np.asarray(resolution["last"], dtype=np.int64)
             self.resolution_stats_ = dict(resolution["stats"])
+
+
+class _Memory(nn.Module):
+    """A per-item table written during training (codes, latents); a module so checkpoints carry it."""
+
+    values: Tensor
+
+    def __init__(self, initial: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("values", initial)
 
 
 class _TargetEvents:
