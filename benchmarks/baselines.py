@@ -11,6 +11,7 @@ and spread. docs/baselines.md is written from the JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -115,6 +116,18 @@ def variants(
 
 #: The QuaSID family's repulsion settings in every committed figure.
 QUASID_PARAMS = {"lambda_hmr": 50.0, "margin": 1.0, "warmup_epochs": 10, "conflict_batches": True}
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results dict from runs of the same settings on different datasets (same seeds, same params)."""
+    first = parts[0]
+    for other in parts[1:]:
+        if other["params"] != first["params"] or other["seeds"] != first["seeds"]:
+            raise SystemExit("cannot merge results with different params or seeds")
+    merged = {**first, "runs": [run for part in parts for run in part["runs"]]}
+    merged["command"] = "\n    ".join(part["command"] for part in parts)
+    merged["summary_markdown"] = summarise(merged)
+    return merged
 
 
 def summarise(results: dict[str, Any]) -> str:
@@ -224,13 +237,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/baselines.json"))
     ap.add_argument("--doc", type=Path, default=Path("docs/baselines.md"), help="Markdown page to write.")
-    ap.add_argument("--render", type=Path, help="Only re-render --doc from this results JSON.")
+    ap.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        help="Only re-render --doc from results JSON(s); several (e.g. one per dataset, run in parallel) "
+        "are merged into --out first.",
+    )
     ap.add_argument("--kind", choices=sorted(HEADERS), default="baselines", help="Which page --doc is.")
     args = ap.parse_args()
     if args.render:
-        import json
-
-        render_doc(json.loads(args.render.read_text()), args.doc)
+        parts = [json.loads(path.read_text()) for path in args.render]
+        results = parts[0]
+        if len(parts) > 1:
+            results = merge(parts)
+            write_json(args.out, results)
+        render_doc(results, args.doc)
         return
     torch.set_num_threads(args.threads)
     common = {"n_levels": args.levels, "codebook_size": args.codebook_size}
