@@ -258,10 +258,7 @@ def main() -> None:
     common = {"n_levels": args.levels, "codebook_size": args.codebook_size}
     trained = {**common, "epochs": args.epochs, "batch_size": 1024}
     results = run(args.datasets, variants(args.methods, args.param or [], common, trained), args.seeds)
-    results["command"] = "python benchmarks/baselines.py " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items()
-    )
+    results["command"] = common.command_line(args, skip=("render",))
     results["summary_markdown"] = summarise(results)
     results["kind"] = args.kind
     write_json(args.out, results)

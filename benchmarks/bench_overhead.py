@@ -16,7 +16,6 @@ Prints and writes benchmarks/results/overhead.json; docs/overhead.md is rendered
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -25,11 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import common
 import torch
 
 from quasid import pipeline
 from quasid.config import EmbeddingConfig
-from quasid.io import atomic_open, write_json
+from quasid.io import atomic_open
 from quasid.tokenizers import TOKENIZERS
 
 SHAPE = {"n_levels": 3, "codebook_size": 256, "batch_size": 1024}
@@ -119,28 +119,20 @@ def render(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__, "overhead", "overhead")
     ap.add_argument("--data", default="amazon-beauty")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/overhead.json"))
-    ap.add_argument("--doc", type=Path, default=Path("docs/overhead.md"))
-    ap.add_argument("--render", type=Path, help="Only re-render --doc from this results JSON.")
     args = ap.parse_args()
-    if args.render:
-        render(json.loads(args.render.read_text()), args.doc)
+    if common.render_only(args, render):
         return
     torch.set_num_threads(args.threads)
     results = measure(args.data, args.rounds, args.epochs)
     results.update(
         threads=args.threads,
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, shared machine",
-        command=f"python benchmarks/bench_overhead.py --data {args.data} --rounds {args.rounds} "
-        f"--epochs {args.epochs} --threads {args.threads}",
     )
-    write_json(args.out, results)
-    render(results, args.doc)
+    common.finish(args, results, render)
     print(json.dumps({k: results[k] for k in ("median_step_ms", "ratio_to_rqvae")}, indent=2))
 
 

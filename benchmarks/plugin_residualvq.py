@@ -19,13 +19,12 @@ Prints and writes benchmarks/results/plugin_residualvq.json; docs/plugin.md is r
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 import torch
 from torch import nn
@@ -33,7 +32,7 @@ from vector_quantize_pytorch import ResidualVQ
 
 from quasid import pipeline
 from quasid.config import EmbeddingConfig
-from quasid.io import atomic_open, write_json
+from quasid.io import atomic_open
 from quasid.metrics import sid_metrics
 from quasid.qualify import HammingMarginRepulsion, MaskContext
 
@@ -190,29 +189,17 @@ def render(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__, "plugin_residualvq", "plugin")
     ap.add_argument("--data", default="amazon-industrial")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--lambda-hmr", type=float, default=50.0)
     ap.add_argument("--margin", type=float, default=1.0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/plugin_residualvq.json"))
-    ap.add_argument("--doc", type=Path, default=Path("docs/plugin.md"))
-    ap.add_argument("--render", type=Path, help="Only re-render --doc from this results JSON.")
     args = ap.parse_args()
-    if args.render:
-        render(json.loads(args.render.read_text()), args.doc)
+    if common.render_only(args, render):
         return
     torch.set_num_threads(args.threads)
-    results = run(args.data, args.seeds, args.epochs, args.lambda_hmr, args.margin)
-    results["command"] = (
-        f"python benchmarks/plugin_residualvq.py --data {args.data} --seeds {' '.join(map(str, args.seeds))} "
-        f"--epochs {args.epochs} --lambda-hmr {args.lambda_hmr} --margin {args.margin} "
-        f"--threads {args.threads}"
-    )
-    write_json(args.out, results)
-    render(results, args.doc)
+    common.finish(args, run(args.data, args.seeds, args.epochs, args.lambda_hmr, args.margin), render)
 
 
 if __name__ == "__main__":

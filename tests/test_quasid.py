@@ -8,6 +8,7 @@ from quasid.data.dataset import Dataset
 from quasid.data.synthetic import make_synthetic
 from quasid.errors import ConfigError
 from quasid.tokenizers import RQVAECL, RQVAEHMR, QuaSID, RQVAEHMRMask, SIDTokenizer
+from test_tokenizers import Killer
 
 FAST = {"codebook_size": 8, "epochs": 4, "batch_size": 128, "latent_dim": 8, "warmup_epochs": 1}
 
@@ -67,26 +68,13 @@ def test_bad_parameters_name_the_field(data):
         QuaSID(**FAST, interactions="test").fit(data)
 
 
-class _Kill:
-    """A zero-weight plug-in loss that interrupts training at a given step, like a kill signal."""
-
-    def __init__(self, at_step: int | None) -> None:
-        self.at_step, self.step = at_step, 0
-
-    def __call__(self, z, codes, idx):
-        self.step += 1
-        if self.at_step is not None and self.step == self.at_step:
-            raise KeyboardInterrupt
-        return z.sum() * 0.0
-
-
 def test_killed_quasid_resumes_to_the_uninterrupted_result(tmp_path, data):
     """Conflict batches, the code memory and the dual tower's event sampling all replay after resume."""
     kw = {**FAST, "epochs": 5, "checkpoint_every": 2, "conflict_batches": True}
-    full = QuaSID(**kw, auxiliary_losses={"k": (0.0, _Kill(None))}).fit(data).encode(data)
+    full = QuaSID(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(data).encode(data)
     with pytest.raises(KeyboardInterrupt):  # 3 batches an epoch: step 11 falls in the 4th epoch
-        QuaSID(**kw, auxiliary_losses={"k": (0.0, _Kill(11))}).fit(data, checkpoint_dir=tmp_path)
-    resumed = QuaSID(**kw, auxiliary_losses={"k": (0.0, _Kill(None))}).fit(
+        QuaSID(**kw, auxiliary_losses={"k": (0.0, Killer(11))}).fit(data, checkpoint_dir=tmp_path)
+    resumed = QuaSID(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(
         data, checkpoint_dir=tmp_path, resume=True
     )
     np.testing.assert_array_equal(resumed.encode(data), full)

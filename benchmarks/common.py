@@ -1,0 +1,55 @@
+"""What every benchmark script shares: output options, the command line it records, writing JSON + page.
+
+Each script writes its raw figures to ``benchmarks/results/<name>.json`` and
+renders a docs page from that JSON only, so a page can be re-rendered
+(``--render JSON``) but never edited by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from quasid.io import write_json
+
+Render = Callable[[dict[str, Any], Path], None]
+
+
+def parser(doc: str, name: str, page: str) -> argparse.ArgumentParser:
+    """An argument parser with --threads, --out (results JSON), --doc (page) and --render."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    ap.add_argument("--out", type=Path, default=Path(f"benchmarks/results/{name}.json"))
+    ap.add_argument("--doc", type=Path, default=Path(f"docs/{page}.md"))
+    ap.add_argument("--render", type=Path, help="Only re-render --doc from this results JSON.")
+    return ap
+
+
+def command_line(args: argparse.Namespace, skip: tuple[str, ...] = ("out", "doc", "render")) -> str:
+    """The command that reproduces this run, every option spelled out."""
+    parts = [f"python benchmarks/{Path(sys.argv[0]).name}"]
+    for key, value in vars(args).items():
+        if key in skip or value is None:
+            continue
+        shown = " ".join(map(str, value)) if isinstance(value, list) else value
+        parts.append(f"--{key.replace('_', '-')} {shown}")
+    return " ".join(parts)
+
+
+def render_only(args: argparse.Namespace, render: Render) -> bool:
+    """With --render, re-render the page from that JSON and report True (nothing else to do)."""
+    if args.render is None:
+        return False
+    render(json.loads(args.render.read_text()), args.doc)
+    return True
+
+
+def finish(args: argparse.Namespace, results: dict[str, Any], render: Render) -> None:
+    """Record the command, write the results JSON (atomically), render the page."""
+    results["command"] = command_line(args)
+    write_json(args.out, results)
+    render(results, args.doc)
