@@ -28,9 +28,6 @@ DEMO_TOKENIZER: dict[str, dict[str, Any]] = {
         "epochs": 40,
         "batch_size": 512,
         "warmup_epochs": 5,
-        "lambda_hmr": 50.0,
-        "margin": 1.0,
-        "conflict_batches": True,
     },
 }
 

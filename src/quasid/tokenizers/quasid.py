@@ -43,9 +43,11 @@ from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
 @dataclass
 class QuaSIDConfig(RQVAEConfig):
     # Hamming-guided Margin Repulsion
-    lambda_hmr: float = 1.0
+    # lambda_hmr, margin and conflict_batches are the settings of every committed figure
+    # (docs/ablation.md); QUASID.md's starting point was 1.0 / 0.5 / False
+    lambda_hmr: float = 50.0
     tau: int = 1  # candidate pairs: Hamming distance <= tau
-    margin: float = 0.5  # m0, cosine-distance margin of a full collision
+    margin: float = 1.0  # m0, cosine-distance margin of a full collision
     gamma: float = 1.0  # margin exponent on severity
     warmup_epochs: int = 10  # repulsion off while codes are still meaningless
     # Conflict-Aware Valid Pair Masking
@@ -61,7 +63,7 @@ class QuaSIDConfig(RQVAEConfig):
     collab_dim: int = 16  # per-item collaborative input to the encoder (0 = content only)
     interactions: str = "train"  # "train": leave-one-out training part only; "all": every event
     # batch composition
-    conflict_batches: bool = False  # compose batches so currently colliding items meet
+    conflict_batches: bool = True  # compose batches so currently colliding items meet
     # after training: split qualified collisions in the last token (qualify.resolution)
     resolve_conflicts: bool = True
 
