@@ -7,13 +7,15 @@ shows the traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from quasid import pipeline
 from quasid.config import RunConfig
@@ -26,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "signal": 0}
 
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
@@ -56,7 +58,11 @@ def _run_config(
 @app.command()
 def fit(
     data: Annotated[
-        str | None, typer.Argument(help="Dataset folder/file, a name under QUASID_DATA, or 'synthetic'.")
+        str | None,
+        typer.Argument(
+            help="Dataset folder/file, a name under QUASID_DATA, or 'synthetic'; "
+            "with --resume, the run folder."
+        ),
     ] = None,
     method: Annotated[
         str | None, typer.Option("--method", "-m", help="Tokenizer: rqkmeans, rqvae, ...")
@@ -76,8 +82,19 @@ def fit(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="Override any config key, e.g. tokenizer.lr=0.002")
     ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            "--embeddings", help="Precomputed .npy embeddings, rows in catalog order (`quasid embed`)."
+        ),
+    ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the killed run in --out from its checkpoint.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue a killed run from its last checkpoint, with its own config: "
+            "`quasid fit --resume RUN_DIR` (or `--resume -o RUN_DIR`).",
+        ),
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
     progress: Progress = True,
@@ -88,10 +105,16 @@ def fit(
         for k, v in (("n_levels", levels), ("codebook_size", codebook_size), ("epochs", epochs))
         if v is not None
     ]
+    if embeddings is not None:
+        extra.append(f"embedding.file={json.dumps(str(embeddings))}")
     if resume:
-        if out_dir is None:
-            raise ConfigError("--resume needs --out RUN_DIR: the folder of the run to continue")
-        cfg = RunConfig.load(out_dir / "config.toml")
+        given = [
+            name
+            for name, value in (("--method", method), ("--config", config), ("--seed", seed), ("--set", sets))
+            if value
+        ] + (["-L/-K/--epochs/--embeddings"] if extra else [])
+        out_dir = _resume_dir(data, out_dir, given)
+        cfg = RunConfig.load(out_dir / pipeline.CONFIG_NAME)
     else:
         cfg = _run_config(data, method, config, seed, [*(sets or []), *extra])
     if out_dir is None:
@@ -99,6 +122,27 @@ def fit(
     result = pipeline.fit(cfg, out_dir, progress=progress, resume=resume, overwrite=overwrite)
     out.print(f"[bold green]done[/] {cfg.method} on {cfg.data} in {result.seconds:.1f}s -> {result.run_dir}")
     _print_metrics(result.metrics)
+
+
+def _resume_dir(data: str | None, out_dir: Path | None, options: list[str]) -> Path:
+    """The run folder ``--resume`` continues: the positional argument or ``--out`` (not two different)."""
+    if options:
+        raise ConfigError(
+            f"--resume continues a run with its own config.toml: drop {', '.join(options)} "
+            "(or start a new run without --resume)"
+        )
+    if data is not None and out_dir is not None and Path(data) != out_dir:
+        raise ConfigError(f"--resume got two run folders, {data} and --out {out_dir}: give one")
+    run_dir = out_dir if out_dir is not None else Path(data) if data is not None else None
+    if run_dir is None:
+        raise ConfigError("--resume needs the run folder: `quasid fit --resume RUN_DIR`")
+    if not run_dir.is_dir():
+        raise ConfigError(f"cannot resume: the run folder {run_dir} does not exist: check the path")
+    if not (run_dir / pipeline.CONFIG_NAME).is_file():
+        raise ConfigError(
+            f"cannot resume: {run_dir} has no {pipeline.CONFIG_NAME} (was it made by `quasid fit`?)"
+        )
+    return run_dir
 
 
 @app.command()
@@ -184,18 +228,31 @@ def _print_metrics(metrics: dict) -> None:
     out.print(format_metrics(metrics))
 
 
+def _terminate(signum: int, frame: object) -> None:
+    _state["signal"] = signum
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one clear line."""
+    """Entry point: run the app, turning user errors into one clear line.
+
+    SIGTERM unwinds like Ctrl-C, so half-written temporary files are removed on the way out.
+    """
+    _state["signal"] = 0
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)  # Typer turns Ctrl-C into a returned 130, not an exception
+        if _state["signal"] or status == 128 + signal.SIGINT:
+            raise KeyboardInterrupt
     except QuasidError as exc:
         if _state["debug"]:
             raise
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        message = " ".join(str(exc).split())  # one line, whatever a wrapped library message held
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("[bold red]aborted[/]")
-        sys.exit(130)
+        Console(stderr=True).print("[bold red]terminated[/]" if _state["signal"] else "[bold red]aborted[/]")
+        sys.exit(128 + (_state["signal"] or signal.SIGINT))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:

@@ -24,11 +24,17 @@ class EmbeddingConfig:
     model: str = "all-MiniLM-L6-v2"  # sentence-transformers model (text source)
     attribute_dim: int = 64  # SVD dimension (attributes source)
     batch_size: int | None = None  # None: the embedder picks (16 on CPU, 128 on GPU)
+    file: str | None = None  # precomputed .npy matrix, rows in catalog order (`quasid embed` output)
 
     def validate(self) -> None:
         if self.source not in {"auto", "text", "attributes", "given"}:
             raise ConfigError(
                 f"embedding.source must be one of auto, text, attributes, given; got {self.source!r}"
+            )
+        if self.file and self.source not in {"auto", "given"}:
+            raise ConfigError(
+                f"embedding.source must be one of auto, given when embedding.file is set (got "
+                f"{self.source!r}): drop one of the two settings"
             )
         if self.attribute_dim < 2:
             raise ConfigError(f"embedding.attribute_dim must be >= 2, got {self.attribute_dim}")

@@ -25,11 +25,13 @@ import torch
 from quasid.config import EmbeddingConfig, RunConfig
 from quasid.data.dataset import Dataset
 from quasid.errors import ConfigError, DataError
-from quasid.io import write_json
+from quasid.io import remove_stale_temps, write_json
 from quasid.sid.table import SIDTable
 from quasid.tokenizers import SIDTokenizer, get_tokenizer_class
+from quasid.tokenizers.rqvae import CHECKPOINT_NAME
 
 RUN_MARKER = "run.json"
+CONFIG_NAME = "config.toml"
 SYNTHETIC_PREFIX = "synthetic"
 
 
@@ -62,6 +64,10 @@ def prepare_embeddings(
     """Make sure the catalog carries content embeddings, computing them as ``cfg`` says."""
     cfg.validate()
     catalog = dataset.catalog
+    if cfg.file:
+        from quasid.data.readers import read_embeddings
+
+        return Dataset(catalog.with_embeddings(read_embeddings(cfg.file, catalog)), dataset.interactions)
     source = cfg.source
     if source == "auto":
         if catalog.embeddings is not None:
@@ -117,9 +123,13 @@ def fit(
     run_dir = Path(out_dir)
     if (run_dir / RUN_MARKER).exists() and not (overwrite or resume):
         raise ConfigError(f"{run_dir} already holds a finished run: pass --overwrite or choose another --out")
-    if resume and not (run_dir / "config.toml").exists():
-        raise ConfigError(f"cannot resume: {run_dir} has no config.toml (was it made by `quasid fit`?)")
+    if resume and not (run_dir / CONFIG_NAME).exists():
+        raise ConfigError(f"cannot resume: {run_dir} has no {CONFIG_NAME} (was it made by `quasid fit`?)")
+    # the marker goes first, so a run killed from here on never looks finished
     (run_dir / RUN_MARKER).unlink(missing_ok=True)
+    remove_stale_temps(run_dir)
+    if not resume:  # a fresh run must never resume from an older run's checkpoint
+        (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     t0 = time.perf_counter()
     dataset = dataset if dataset is not None else load_data(config.data)
     dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
@@ -129,10 +139,11 @@ def fit(
     )
     if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
-        resolved.save(run_dir / "config.toml")
+        resolved.save(run_dir / CONFIG_NAME)
     fit_kwargs: dict[str, Any] = {}
     if hasattr(tokenizer, "_save_checkpoint"):
-        fit_kwargs = {"checkpoint_dir": run_dir, "resume": resume}
+        # killed before the first checkpoint: nothing to continue from, train from the start
+        fit_kwargs = {"checkpoint_dir": run_dir, "resume": resume and (run_dir / CHECKPOINT_NAME).exists()}
     tokenizer.fit(dataset, progress=progress, **fit_kwargs)
     tokenizer.save(run_dir / "tokenizer.pt")
     codes = tokenizer.encode(dataset)
@@ -167,7 +178,7 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, SIDTokenizer]:
         raise DataError(
             f"{run_dir} is not a finished quasid run (no {RUN_MARKER}); resume it with `quasid fit --resume`"
         )
-    return RunConfig.load(run_dir / "config.toml"), SIDTokenizer.load(run_dir / "tokenizer.pt")
+    return RunConfig.load(run_dir / CONFIG_NAME), SIDTokenizer.load(run_dir / "tokenizer.pt")
 
 
 def assign(

@@ -74,7 +74,9 @@ class Catalog:
         if self.missing is not None:
             self.missing = np.asarray(self.missing, dtype=bool)
         if self.embeddings is not None:
-            self.embeddings = validate_embeddings(self.embeddings, n_items=n, source=f"catalog '{self.name}'")
+            self.embeddings = validate_embeddings(
+                self.embeddings, n_items=n, source=f"catalog '{self.name}'", item_ids=self.item_ids
+            )
         self._index: dict[str, int] | None = None
 
     @property
@@ -148,9 +150,15 @@ class Catalog:
 
 
 def validate_embeddings(
-    emb: np.ndarray, n_items: int | None = None, source: str = "embeddings"
+    emb: np.ndarray,
+    n_items: int | None = None,
+    source: str = "embeddings",
+    item_ids: Sequence[object] | None = None,
 ) -> np.ndarray:
-    """Check an embedding matrix: 2-D, finite, one row per item. Returns float32 C-contiguous."""
+    """Check an embedding matrix: 2-D, finite, one row per item. Returns float32 C-contiguous.
+
+    ``source`` (a file or catalog) and ``item_ids`` (row -> id) make the messages name the culprit.
+    """
     arr = np.asarray(emb)
     if arr.ndim != 2:
         raise DataError(f"{source}: embeddings must be a 2-D [n_items, dim] matrix, got shape {arr.shape}")
@@ -167,8 +175,9 @@ def validate_embeddings(
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
+        ids = f", item ids {[str(item_ids[r]) for r in rows]}" if item_ids is not None else ""
         raise DataError(
-            f"{source}: {int(bad.sum())} embedding row(s) contain NaN or inf (rows {rows}): "
+            f"{source}: {int(bad.sum())} embedding row(s) contain NaN or inf (rows {rows}{ids}): "
             "fix the feature pipeline or replace them with zeros to mark the items as missing"
         )
     return arr

@@ -95,7 +95,7 @@ def leave_one_out(interactions: Interactions, min_events: int = 3, on_short: str
             "(one to train on, a validation target and a test target)"
         )
     if on_short not in _ON_SHORT:
-        raise ConfigError(f"on_short={on_short!r}: use one of {list(_ON_SHORT)}")
+        raise ConfigError(f"on_short={on_short!r}: on_short must be one of {list(_ON_SHORT)}")
     bounds = _user_bounds(interactions)
     counts = np.diff(bounds)
     kept = counts >= min_events
@@ -110,7 +110,8 @@ def leave_one_out(interactions: Interactions, min_events: int = 3, on_short: str
     if not kept.any():
         raise DataError(
             f"no user has at least {min_events} events ({interactions.n_users} users): "
-            "leave-one-out has nothing to evaluate on"
+            "leave-one-out has nothing to evaluate on; give the log longer histories "
+            "(at least 3 events per user)"
         )
     users = np.flatnonzero(kept)
     items = interactions.items.copy()  # histories are views into this copy, never into the input
@@ -148,7 +149,10 @@ def cold_start_split(
     counts = np.diff(bounds)
     eligible = np.flatnonzero(counts >= min_events)
     if len(eligible) == 0:
-        raise DataError(f"no user has at least {min_events} events: the cold-start split has no test users")
+        raise DataError(
+            f"no user has at least {min_events} events: the cold-start split has no test users; "
+            "lower min_events or give the log longer histories"
+        )
     last_items = interactions.items[bounds[eligible + 1] - 1]
     candidates = np.unique(last_items)
     n_cold = max(1, round(frac * len(candidates)))

@@ -250,15 +250,27 @@ class RQVAE(SIDTokenizer):
 
     def _load_checkpoint(self, path: Path, optimizer: torch.optim.Optimizer, extra: list[nn.Module]) -> int:
         assert self.model_ is not None
-        payload = torch.load(path, map_location=self.config.device, weights_only=False)
+        try:
+            payload = torch.load(path, map_location=self.config.device, weights_only=False)
+        except Exception as exc:  # torch raises many types for a corrupt file
+            raise DataError(
+                f"{path} is not a readable quasid checkpoint ({' '.join(str(exc).split())}): "
+                "delete it to train from the start"
+            ) from exc
         if payload["config"] != self.config.to_dict():
             raise DataError(
                 f"{path} was written with a different config: resume with the run's own config.toml"
             )
-        self.model_.load_state_dict(payload["model"])
-        for module, state in zip(extra, payload["extra"], strict=True):
-            module.load_state_dict(state)
-        optimizer.load_state_dict(payload["optimizer"])
+        try:
+            self.model_.load_state_dict(payload["model"])
+            for module, state in zip(extra, payload["extra"], strict=True):
+                module.load_state_dict(state)
+            optimizer.load_state_dict(payload["optimizer"])
+        except (RuntimeError, ValueError) as exc:  # shapes differ: other embeddings or catalog
+            raise DataError(
+                f"{path} was trained on other data (different embedding dimension or catalog size): "
+                "resume with the run's own data, or start again with --overwrite"
+            ) from exc
         self.history_ = list(payload["history"])
         return int(payload["epoch"])
 

@@ -6,6 +6,7 @@ One module per layout (S3-Rec, LC-Rec, RecBole, generic tables) plus
 """
 
 from quasid.data.readers.auto import data_root, detect_format, load_dataset, resolve_path
+from quasid.data.readers.embeddings import read_embeddings
 from quasid.data.readers.lcrec import read_lcrec
 from quasid.data.readers.recbole import read_recbole
 from quasid.data.readers.s3rec import read_s3rec
@@ -15,6 +16,7 @@ __all__ = [
     "data_root",
     "detect_format",
     "load_dataset",
+    "read_embeddings",
     "read_lcrec",
     "read_recbole",
     "read_s3rec",

@@ -33,7 +33,10 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
         return root / p
     known = sorted(c.name for c in root.iterdir() if c.is_dir()) if root.is_dir() else []
     hint = f"datasets under {root}: {known}" if known else f"no data folder at {root} (set ${DATA_ENV})"
-    raise DataError(f"{path}: no such file or folder, and not a dataset name ({hint})")
+    raise DataError(
+        f"{path}: no such file or folder, and not a dataset name ({hint}): "
+        f"check the path, or point ${DATA_ENV} at the folder of named datasets"
+    )
 
 
 def detect_format(path: Path) -> str:

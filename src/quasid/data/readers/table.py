@@ -8,6 +8,7 @@ by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quasid.data.catalog import Catalog
+from quasid.data.catalog import Catalog, validate_embeddings
 from quasid.data.dataset import Dataset
 from quasid.data.readers._common import (
     build_interactions,
@@ -101,8 +102,8 @@ def _load(path: Path, what: str) -> pa.Table:
             import pyarrow.csv as pacsv
 
             table = pacsv.read_csv(path)
-            if any(pa.types.is_binary(t) for t in table.schema.types):
-                read_text(path)  # pyarrow fell back to bytes: report the exact non-UTF-8 offset
+            if _has_non_utf8(table):
+                read_text(path)  # report the exact non-UTF-8 offset
         else:
             import pyarrow.parquet as pq
 
@@ -112,12 +113,51 @@ def _load(path: Path, what: str) -> pa.Table:
             read_text(path)  # raises the exact diagnosis (byte offset, line)
         if "Empty CSV file" in str(exc):
             raise DataError(f"{path}: file is empty: it needs a header row and data rows") from None
+        where, reason = (_csv_error(path) if suffix == ".csv" else None) or ("", " ".join(str(exc).split()))
+        fix = (
+            "fix that row (quote values that contain commas) or re-export the table"
+            if suffix == ".csv"
+            else "the file is truncated or not Parquet: re-export it"
+        )
         raise DataError(
-            f"{path}: cannot be read as {suffix[1:]} ({exc}): check the file is a valid {what}"
+            f"{path}{where}: cannot be read as the {what} ({suffix[1:]}: {reason}): {fix}"
         ) from None
     if table.num_rows == 0:
         raise DataError(f"{path}: has columns {table.column_names} but no rows: the {what} holds no data")
     return table
+
+
+def _has_non_utf8(table: pa.Table) -> bool:
+    """pyarrow keeps non-UTF-8 CSV cells as bytes, and header names undecodable until first used."""
+    try:
+        table.schema.names  # noqa: B018 - decoding the names is the check
+    except UnicodeDecodeError:
+        return True
+    return any(pa.types.is_binary(t) for t in table.schema.types)
+
+
+def _csv_error(path: Path) -> tuple[str, str] | None:
+    """``(":line", reason)`` of the first malformed CSV row; pyarrow numbers rows only single-threaded."""
+    import pyarrow.csv as pacsv
+
+    bad: list[pacsv.InvalidRow] = []
+
+    def record(row: pacsv.InvalidRow) -> str:
+        bad.append(row)
+        return "error"
+
+    with contextlib.suppress(pa.ArrowException, OSError):
+        pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=record),
+        )
+    if not bad:
+        return None
+    row = bad[0]
+    line = f":{row.number}" if row.number is not None and row.number > 0 else ""
+    reason = f"row has {row.actual_columns} fields but the header has {row.expected_columns}: {row.text!r}"
+    return line, reason
 
 
 def _require(table: pa.Table, col: str, path: Path) -> pa.ChunkedArray:
@@ -228,4 +268,5 @@ def _embeddings(arr: pa.Array, col: str, ids: list[str], path: Path) -> np.ndarr
         raise DataError(f"{path}: embedding column '{col}' holds null values inside vectors: fill them")
     if not (pa.types.is_floating(flat.type) or pa.types.is_integer(flat.type)):
         raise DataError(f"{path}: embedding column '{col}' holds {flat.type} values, not numbers")
-    return flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), int(lengths[0]))
+    matrix = flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), int(lengths[0]))
+    return validate_embeddings(matrix, len(ids), source=f"{path}: column '{col}'", item_ids=ids)
