@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from quasid import pipeline
 from quasid.config import RunConfig
+from quasid.data.stream import DEFAULT_CHUNK_SIZE
 from quasid.errors import ConfigError, QuasidError
 
 app = typer.Typer(
@@ -148,17 +149,47 @@ def _resume_dir(data: str | None, out_dir: Path | None, options: list[str]) -> P
 @app.command()
 def assign(
     run: Annotated[Path, typer.Argument(help="A finished `quasid fit` run folder.")],
-    data: Annotated[str | None, typer.Option(help="Items to assign (default: the run's data).")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Items to assign (default: the run's data): a dataset, or an embedding file "
+            "(.npy, or Parquet with item_id + a vector column), streamed in chunks."
+        ),
+    ] = None,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Output SID table (Parquet).")] = Path(
         "sids.parquet"
     ),
     lcrec_index: Annotated[
         Path | None, typer.Option(help="Also write LC-Rec index.json tokens here.")
     ] = None,
+    existing: Annotated[
+        Path | None,
+        typer.Option(help="SID table whose items keep their SIDs exactly; only new items get SIDs."),
+    ] = None,
+    drift_json: Annotated[
+        Path | None,
+        typer.Option(help="With --existing: write how many existing items this tokenizer would move."),
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Rows per chunk when streaming an embedding file.")] = (
+        DEFAULT_CHUNK_SIZE
+    ),
     progress: Progress = True,
 ) -> None:
-    """Assign SIDs to items with a trained tokenizer."""
-    table = pipeline.assign(run, data, out_file, progress=progress)
+    """Assign SIDs to items with a trained tokenizer (incrementally with --existing)."""
+    if existing is None:
+        if drift_json is not None:
+            raise ConfigError("--drift-json compares against an existing SID table: pass --existing too")
+        table = pipeline.assign(run, data, out_file, progress=progress, chunk_size=chunk_size)
+    else:
+        table, report = pipeline.assign_incremental(
+            run, existing, data, out_file, drift_json, progress=progress, chunk_size=chunk_size
+        )
+        out.print(
+            f"kept {report.n_existing} existing SIDs, added {report.n_new} new items "
+            f"({report.new_sharing_existing_sid} share an existing SID, told apart by the dedup token); "
+            f"this tokenizer would move {report.moved} of {report.n_overlap} existing items "
+            f"({report.moved_fraction:.2%}; by first changed level {report.moved_by_first_level})"
+        )
     if lcrec_index is not None:
         table.to_lcrec_index(lcrec_index)
     out.print(f"[bold green]wrote[/] {table.n_items} SIDs to {out_file}")

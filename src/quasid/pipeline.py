@@ -24,8 +24,10 @@ import torch
 
 from quasid.config import EmbeddingConfig, RunConfig
 from quasid.data.dataset import Dataset
+from quasid.data.stream import DEFAULT_CHUNK_SIZE, EmbeddingStream, is_embedding_file, open_embeddings
 from quasid.errors import ConfigError, DataError
 from quasid.io import remove_stale_temps, write_json
+from quasid.sid.incremental import DriftReport
 from quasid.sid.table import SIDTable
 from quasid.tokenizers import SIDTokenizer, get_tokenizer_class
 from quasid.tokenizers.rqvae import CHECKPOINT_NAME
@@ -183,21 +185,64 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, SIDTokenizer]:
 
 def assign(
     run_dir: str | Path,
-    data: str | Path | Dataset | None = None,
+    data: str | Path | Dataset | EmbeddingStream | None = None,
     out: str | Path | None = None,
     progress: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> SIDTable:
-    """SIDs for every item of ``data`` (default: the run's own data) from a trained run."""
+    """SIDs for every item of ``data`` (default: the run's own data) from a trained run.
+
+    ``data`` may be an embedding file (``.npy``, or Parquet with a vector column and
+    ``item_id``): it is streamed ``chunk_size`` rows at a time, never loaded whole.
+    """
     config, tokenizer = load_run(run_dir)
-    dataset = data if isinstance(data, Dataset) else load_data(data if data is not None else config.data)
-    dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
-    codes = tokenizer.encode(dataset)
-    table = SIDTable.from_codes(
-        dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate
-    )
+    items = _assign_input(config, data, progress, chunk_size)
+    ids = items.item_ids() if isinstance(items, EmbeddingStream) else items.catalog.item_ids
+    codes = tokenizer.encode(items)
+    table = SIDTable.from_codes(ids, codes, tokenizer.config.codebook_size, config.disambiguate)
     if out is not None:
         table.to_parquet(out)
     return table
+
+
+def assign_incremental(
+    run_dir: str | Path,
+    existing: str | Path | SIDTable,
+    data: str | Path | Dataset | EmbeddingStream | None = None,
+    out: str | Path | None = None,
+    drift_json: str | Path | None = None,
+    progress: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> tuple[SIDTable, DriftReport]:
+    """Like ``assign``, but every item of the ``existing`` SID table keeps its SID exactly.
+
+    New items are appended with fresh SIDs (``quasid.sid.incremental``); the drift
+    report (how many existing items this run's tokenizer would move) goes to ``drift_json``.
+    """
+    from quasid.sid.incremental import assign_incremental as merge
+
+    config, tokenizer = load_run(run_dir)
+    old = existing if isinstance(existing, SIDTable) else SIDTable.from_parquet(existing)
+    table, report = merge(old, tokenizer, _assign_input(config, data, progress, chunk_size))
+    if out is not None:
+        table.to_parquet(out)
+    if drift_json is not None:
+        report.write(drift_json)
+    return table, report
+
+
+def _assign_input(
+    config: RunConfig, data: str | Path | Dataset | EmbeddingStream | None, progress: bool, chunk_size: int
+) -> Dataset | EmbeddingStream:
+    """The items to assign: a stream for embedding files, else the dataset with its embeddings."""
+    if isinstance(data, EmbeddingStream):
+        return data
+    if isinstance(data, str | Path) and is_embedding_file(data):
+        stream = open_embeddings(data, chunk_size)
+        stream.progress = progress
+        return stream
+    dataset = data if isinstance(data, Dataset) else load_data(data if data is not None else config.data)
+    return prepare_embeddings(dataset, config.embedding, config.seed, progress)
 
 
 def evaluate(sids: SIDTable | str | Path, dataset: Dataset | str | Path | None = None) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from quasid.errors import DataError
 
@@ -124,29 +126,94 @@ class Catalog:
         Two items with the same key have identical content, so a content-only
         tokenizer cannot tell them apart (a benign collision). Items with no
         content get a unique empty-content key ``""`` and are reported through
-        ``missing`` instead.
+        ``missing`` instead. Keys look like ``"t:<text>"`` or ``"a:3,17,40"``.
         """
-        keys = np.empty(self.n_items, dtype=object)
-        for i in range(self.n_items):
-            text = self.texts[i] if self.texts is not None else ""
-            if text:
-                keys[i] = "t:" + text
-            elif self.attributes is not None and self.attributes[i]:
-                keys[i] = "a:" + ",".join(str(a) for a in sorted(set(self.attributes[i])))
-            else:
-                keys[i] = ""
-        return keys
+        keys = pa.repeat(_large(""), self.n_items)
+        if self.attributes is not None:
+            sets, has_attrs = _attribute_sets(self.attributes, self.n_items)
+            joined = pc.binary_join_element_wise(_large("a:"), pc.binary_join(sets, _large(",")), _large(""))
+            keys = pc.if_else(pa.array(has_attrs), joined, keys)
+        if self.texts is not None:
+            texts, has_text = _texts(self.texts)
+            keys = pc.if_else(
+                pa.array(has_text), pc.binary_join_element_wise(_large("t:"), texts, _large("")), keys
+            )
+        return np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
 
-    def missing_mask(self) -> np.ndarray:
-        """Items with no usable content: explicit ``missing`` flags, else empty content or zero vectors."""
+    def content_labels(self) -> np.ndarray:
+        """``content_keys`` as int64 labels, equal exactly when the keys are equal; ``-1`` for no content.
+
+        Computed column-wise in pyarrow (dictionary encoding of the texts and of the
+        sorted attribute sets), with no Python object per item: the collision audit
+        of a 10M-item catalog uses this.
+        """
+        labels = np.full(self.n_items, -1, dtype=np.int64)
+        if self.attributes is not None:  # offset by n: never equal to a text label
+            sets, has_attrs = _attribute_sets(self.attributes, self.n_items)
+            labels[has_attrs] = self.n_items + _codes(pc.binary_join(sets, _large(",")))[has_attrs]
+        if self.texts is not None:
+            texts, has_text = _texts(self.texts)
+            labels[has_text] = _codes(texts)[has_text]
+        return labels
+
+    def missing_mask(self, content_labels: np.ndarray | None = None) -> np.ndarray:
+        """Items with no usable content: explicit ``missing`` flags, else empty content or zero vectors.
+
+        ``content_labels``: this catalog's ``content_labels()``, when the caller already has them.
+        """
         if self.missing is not None:
             return self.missing.copy()
-        mask = self.content_keys() == ""
         if self.texts is None and self.attributes is None:
-            mask[:] = False
+            mask = np.zeros(self.n_items, dtype=bool)
+        else:
+            mask = (self.content_labels() if content_labels is None else content_labels) < 0
         if self.embeddings is not None:
-            mask |= ~np.any(self.embeddings != 0, axis=1)
+            for lo in range(0, self.n_items, _ROW_BLOCK):  # blocks: no [N, D] temporary
+                mask[lo : lo + _ROW_BLOCK] |= ~self.embeddings[lo : lo + _ROW_BLOCK].any(axis=1)
         return mask
+
+
+_ROW_BLOCK = 65536
+
+
+def _texts(texts: Sequence[object]) -> tuple[pa.Array, np.ndarray]:
+    """Texts as a pyarrow string array, and where they are non-empty."""
+    try:
+        arr = pa.array(texts, pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        arr = pa.array([None if t is None else str(t) for t in texts], pa.large_string())
+    has_text = pc.fill_null(pc.greater(pc.binary_length(arr), 0), False)
+    return arr, has_text.to_numpy(zero_copy_only=False)
+
+
+def _attribute_sets(attributes: list[list[int]], n: int) -> tuple[pa.Array, np.ndarray]:
+    """Each item's distinct attribute ids, sorted, as string lists (sorted in NumPy over the flattened
+    ids, not per item); and which items have any."""
+    try:
+        lists = pa.array(attributes, pa.large_list(pa.int64()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # non-integer ids: sort per item
+        rows = [sorted({str(a) for a in attrs}) if attrs else [] for attrs in attributes]
+        sets = pa.array(rows, pa.large_list(pa.large_string()))
+        return sets, pc.list_value_length(sets).to_numpy() > 0
+    flat = pc.list_flatten(lists).to_numpy()
+    parent = pc.list_parent_indices(lists).to_numpy()
+    order = np.lexsort((flat, parent))
+    flat, parent = flat[order], parent[order]
+    first = np.ones(len(flat), dtype=bool)
+    first[1:] = (flat[1:] != flat[:-1]) | (parent[1:] != parent[:-1])
+    counts = np.bincount(parent[first], minlength=n)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int64())
+    sets = pa.LargeListArray.from_arrays(offsets, pa.array(flat[first]).cast(pa.large_string()))
+    return sets, counts > 0
+
+
+def _codes(values: pa.Array) -> np.ndarray:
+    """Dictionary codes of ``values``: equal exactly where the values are equal."""
+    return pc.fill_null(pc.dictionary_encode(values).indices, -1).to_numpy().astype(np.int64)
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
 
 
 def validate_embeddings(

@@ -33,14 +33,14 @@ def benign_rules(catalog: Catalog) -> tuple[dict[str, np.ndarray], np.ndarray]:
     because the content-distinct Hamming distribution needs it.
     """
     n = catalog.n_items
-    keys = catalog.content_keys()
-    rules: dict[str, np.ndarray] = {"content": factorize(keys, exclude=keys == "")}
+    content = catalog.content_labels()
+    rules: dict[str, np.ndarray] = {"content": factorize(content, exclude=content < 0)}
     if catalog.group_keys is not None:
         groups = np.asarray(catalog.group_keys, dtype=object)
         labels = factorize(groups, exclude=groups == "")
         if pair_count(labels)[1] > 0:
             rules["group"] = labels
-    missing = np.asarray(catalog.missing_mask(), dtype=bool)
+    missing = np.asarray(catalog.missing_mask(content), dtype=bool)
     if missing.sum() >= 2:
         labels = np.arange(1, n + 1, dtype=np.int64)
         labels[missing] = 0

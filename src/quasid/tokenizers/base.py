@@ -18,11 +18,17 @@ import torch
 
 from quasid.data.catalog import Catalog, validate_embeddings
 from quasid.data.dataset import Dataset
+from quasid.data.stream import EmbeddingStream
 from quasid.errors import ConfigError, DataError, NotFittedError
 from quasid.io import atomic_path
 
 MAX_CODEBOOK_SIZE = 65536
 MAX_LEVELS = 16
+#: Rows a tokenizer fitted on an ``EmbeddingStream`` trains on by default (a uniform sample held in memory).
+FIT_SAMPLE_SIZE = 1_000_000
+#: Rows per ``_encode`` call: a 4096-row block keeps an MLP encoder's activations in cache; on CPU it
+#: encodes ~1.5x faster than 65536-row blocks (benchmarks/bench_scale.py, docs/scale.md).
+ENCODE_BLOCK = 4096
 
 
 @dataclass
@@ -68,6 +74,11 @@ def as_dataset(data: Dataset | Catalog | np.ndarray) -> Dataset:
         return data
     if isinstance(data, Catalog):
         return Dataset(data)
+    if isinstance(data, EmbeddingStream):
+        raise DataError(
+            f"{data.name}: an embedding stream was given where the whole catalog is needed in memory: "
+            "SIDTokenizer.fit / encode take streams; elsewhere load the embeddings into a Catalog"
+        )
     emb = validate_embeddings(data)
     return Dataset(Catalog(item_ids=np.arange(len(emb)), embeddings=emb, name="array"))
 
@@ -90,9 +101,21 @@ class SIDTokenizer(ABC):
 
     # --- the estimator API -------------------------------------------------------------
     def fit(
-        self, data: Dataset | Catalog | np.ndarray, progress: bool = False, **kwargs: Any
+        self,
+        data: Dataset | Catalog | np.ndarray | EmbeddingStream,
+        progress: bool = False,
+        sample_size: int = FIT_SAMPLE_SIZE,
+        **kwargs: Any,
     ) -> SIDTokenizer:
-        """Learn codebooks (and encoder) from the catalog's embeddings."""
+        """Learn codebooks (and encoder) from the catalog's embeddings.
+
+        An ``EmbeddingStream`` is fitted on a uniform sample of at most ``sample_size``
+        rows (seeded by the config's seed), read in one pass and held in memory: fit
+        memory is bounded by the sample, not the catalog. In-memory data is used whole.
+        """
+        if isinstance(data, EmbeddingStream):
+            x, rows = data.sample(sample_size, seed=self.config.seed)
+            data = Catalog(item_ids=data.item_ids()[rows], embeddings=x, name=data.name)
         dataset = as_dataset(data)
         x = dataset.catalog.require_embeddings()
         self.config.validate(n_items=len(x))
@@ -100,18 +123,33 @@ class SIDTokenizer(ABC):
         self._fit(x, dataset, progress=progress, **kwargs)
         return self
 
-    def encode(self, data: Dataset | Catalog | np.ndarray, batch_size: int = 65536) -> np.ndarray:
-        """Semantic IDs ``[N, L]`` (int64) for the given items, in order."""
-        self._check_fitted()
-        x = as_dataset(data).catalog.require_embeddings()
-        self._check_dim(x)
-        parts = [self._encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts, axis=0).astype(np.int64)
+    def encode(
+        self, data: Dataset | Catalog | np.ndarray | EmbeddingStream, batch_size: int = 65536
+    ) -> np.ndarray:
+        """Semantic IDs ``[N, L]`` (int64) for the given items, in order.
 
-    def _check_dim(self, x: np.ndarray) -> None:
-        if x.shape[1] != self.input_dim_:
+        Rows are read ``batch_size`` at a time (a stream's own ``chunk_size``), so a stream never
+        has more than one chunk of embeddings in memory, and encoded ``ENCODE_BLOCK`` rows at a
+        time into one preallocated code matrix, without autograd bookkeeping.
+        """
+        self._check_fitted()
+        if not isinstance(data, EmbeddingStream):
+            x = as_dataset(data).catalog.require_embeddings()
+            data = EmbeddingStream.from_array(x, chunk_size=batch_size)
+        self._check_dim(data.dim)
+        codes = np.empty((data.n_rows, self.config.n_levels), dtype=np.int64)
+        with torch.inference_mode():
+            for start, rows in data.chunks():
+                for lo in range(0, len(rows), ENCODE_BLOCK):
+                    block = rows[lo : lo + ENCODE_BLOCK]
+                    codes[start + lo : start + lo + len(block)] = self._encode(block)
+        return codes
+
+    def _check_dim(self, x: np.ndarray | int) -> None:
+        dim = x if isinstance(x, int) else x.shape[1]
+        if dim != self.input_dim_:
             raise DataError(
-                f"embeddings have dimension {x.shape[1]} but this {self.method} tokenizer was fitted on "
+                f"embeddings have dimension {dim} but this {self.method} tokenizer was fitted on "
                 f"dimension {self.input_dim_}: embed with the same model as at fit time"
             )
 
