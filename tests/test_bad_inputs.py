@@ -81,6 +81,10 @@ def lcrec(folder: Path, items: str | dict, inter: str | dict | None = None) -> P
     return folder
 
 
+INTER = "user_id:token\titem_id:token\n"  # RecBole headers
+ITEM = "item_id:token\ttitle:token_seq\n"
+
+
 def recbole(folder: Path, inter: str | bytes, items: str | None = None) -> Path:
     """A RecBole folder ``shop`` with the given ``.inter`` (and ``.item``) text."""
     write(folder / "shop.inter", inter)
@@ -219,7 +223,7 @@ def s3rec_line_with_a_non_integer_id(tmp_path: Path) -> object:
 
 @case("malformed-record", DataError, "shop.inter:3", "3 tab-separated fields", "header has 2")
 def recbole_row_with_a_stray_tab(tmp_path: Path) -> object:
-    return read_recbole(recbole(tmp_path / "shop", "user_id:token\titem_id:token\nu1\ti1\nu2\ti2\textra\n"))
+    return read_recbole(recbole(tmp_path / "shop", INTER + "u1\ti1\nu2\ti2\textra\n"))
 
 
 @case("malformed-record", DataError, "shop.item.json", "'i2'", "object of text fields")
@@ -266,13 +270,7 @@ def item_table_with_a_repeated_id(tmp_path: Path) -> object:
 
 @case("duplicate-item-id", DataError, "shop.item", "['i1']", "drop or merge")
 def recbole_item_file_with_a_repeated_id(tmp_path: Path) -> object:
-    return read_recbole(
-        recbole(
-            tmp_path / "shop",
-            "user_id:token\titem_id:token\nu1\ti1\n",
-            "item_id:token\ttitle:token_seq\ni1\tmug\ni1\tcup\n",
-        )
-    )
+    return read_recbole(recbole(tmp_path / "shop", INTER + "u1\ti1\n", ITEM + "i1\tmug\ni1\tcup\n"))
 
 
 @case("duplicate-item-id", DataError, "item_attributes.json", "'02'", "appears twice")
@@ -304,13 +302,7 @@ def table_interactions_naming_an_unknown_item(tmp_path: Path) -> object:
 
 @case("unknown-item", DataError, "shop.inter", "shop.item", "['i7']")
 def recbole_interactions_naming_an_unknown_item(tmp_path: Path) -> object:
-    return read_recbole(
-        recbole(
-            tmp_path / "shop",
-            "user_id:token\titem_id:token\nu1\ti1\nu1\ti7\n",
-            "item_id:token\ttitle:token_seq\ni1\tmug\n",
-        )
-    )
+    return read_recbole(recbole(tmp_path / "shop", INTER + "u1\ti1\nu1\ti7\n", ITEM + "i1\tmug\n"))
 
 
 @case("unknown-item", DataError, "catalog 'shop'", "['zz']", "add them to the catalog")
@@ -608,7 +600,7 @@ LAYOUTS: dict[str, tuple[str, dict[str, str], Callable[[Path], object]]] = {
     "lcrec items": ("shop.item.json", {}, read_lcrec),
     "lcrec log": ("shop.inter.json", {"shop.item.json": json.dumps(ITEMS)}, read_lcrec),
     "recbole log": ("shop.inter", {}, read_recbole),
-    "recbole items": ("shop.item", {"shop.inter": "user_id:token\titem_id:token\nu\t1\n"}, read_recbole),
+    "recbole items": ("shop.item", {"shop.inter": INTER + "u\t1\n"}, read_recbole),
     "csv log": ("log.csv", {}, lambda d: read_table(interactions=d / "log.csv", time_col=None)),
     "csv items": ("items.csv", {}, lambda d: read_table(items=d / "items.csv")),
     "parquet items": ("items.parquet", {}, lambda d: read_table(items=d / "items.parquet")),
