@@ -18,7 +18,9 @@ def test_repulsion_trains_a_residualvq_encoder_and_respects_the_mask():
     catalog = Catalog(item_ids=[str(i) for i in range(64)], texts=texts, embeddings=x.numpy())
     encoder = nn.Linear(16, 8)
     rvq = ResidualVQ(dim=8, num_quantizers=2, codebook_size=2)  # 4 SIDs for 64 items: collisions galore
-    hmr = HammingMarginRepulsion(n_levels=2, tau=0, margin=1.0, mask_context=MaskContext.from_catalog(catalog))
+    hmr = HammingMarginRepulsion(
+        n_levels=2, tau=0, margin=1.0, mask_context=MaskContext.from_catalog(catalog)
+    )
 
     rows = torch.arange(64)
     z = encoder(x)

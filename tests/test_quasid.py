@@ -93,3 +93,13 @@ def test_conflict_batches_put_items_of_one_prefix_together(data):
         rows = [r for r in range(300) if prefix[r] == p]
         if len(rows) <= 32:  # a small prefix group spans at most two adjacent cuts
             assert len({batch_of[r] for r in rows}) <= 2
+
+
+def test_histories_too_short_to_split_fall_back_to_content_only(data):
+    from quasid.data.interactions import Interactions
+
+    cat = data.catalog
+    short = Interactions.from_sequences([[0, 1], [2]], cat.n_items)
+    with pytest.warns(UserWarning, match="no user histories"):
+        tok = QuaSID(**FAST).fit(Dataset(cat, short))
+    assert tok.collab_ is None

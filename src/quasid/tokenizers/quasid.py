@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from quasid.data.dataset import Dataset
-from quasid.errors import ConfigError
+from quasid.errors import ConfigError, DataError
 from quasid.qualify import DualTowerContrastive, HammingMarginRepulsion, MaskConfig, MaskContext
 from quasid.qualify.masking import RULES
 from quasid.qualify.resolution import benign_components, resolve_last_level
@@ -142,7 +142,11 @@ class QuaSID(RQVAE):
             return dataset.interactions.sequences()
         from quasid.data.splits import leave_one_out
 
-        return leave_one_out(dataset.interactions, min_events=3, on_short="drop").train_sequences()
+        try:
+            split = leave_one_out(dataset.interactions, min_events=3, on_short="drop")
+        except DataError:  # no user long enough to hold out two events: nothing collaborative to learn
+            return []
+        return split.train_sequences()
 
     def _setup_training(self, x: np.ndarray, dataset: Dataset) -> list[nn.Module]:
         cfg = self.config
