@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from quasid import pipeline
+from quasid import distributed, pipeline
 from quasid.config import RunConfig
 from quasid.data.stream import DEFAULT_CHUNK_SIZE
 from quasid.errors import ConfigError, QuasidError
@@ -121,8 +121,11 @@ def fit(
     if out_dir is None:
         out_dir = Path("runs") / f"{Path(cfg.data).name.replace(':', '_')}-{cfg.method}-s{cfg.seed}"
     result = pipeline.fit(cfg, out_dir, progress=progress, resume=resume, overwrite=overwrite)
-    out.print(f"[bold green]done[/] {cfg.method} on {cfg.data} in {result.seconds:.1f}s -> {result.run_dir}")
-    _print_metrics(result.metrics)
+    if distributed.is_main():  # under torchrun, rank 0 alone reports
+        out.print(
+            f"[bold green]done[/] {cfg.method} on {cfg.data} in {result.seconds:.1f}s -> {result.run_dir}"
+        )
+        _print_metrics(result.metrics)
 
 
 def _resume_dir(data: str | None, out_dir: Path | None, options: list[str]) -> Path:

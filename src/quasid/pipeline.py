@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from quasid import distributed
 from quasid.config import EmbeddingConfig, RunConfig
 from quasid.data.dataset import Dataset
 from quasid.data.stream import DEFAULT_CHUNK_SIZE, EmbeddingStream, is_embedding_file, open_embeddings
@@ -109,7 +110,7 @@ class RunResult:
     run_dir: Path
     tokenizer: SIDTokenizer
     sids: SIDTable
-    metrics: dict[str, Any]
+    metrics: dict[str, Any]  # empty on the processes other than rank 0 of a distributed run
     seconds: float
 
 
@@ -121,25 +122,33 @@ def fit(
     resume: bool = False,
     overwrite: bool = False,
 ) -> RunResult:
-    """Train a tokenizer and write a complete run folder (see module docstring)."""
+    """Train a tokenizer and write a complete run folder (see module docstring).
+
+    Launched by torchrun, every process trains its share (``quasid.distributed``); rank 0 alone shows
+    progress and writes the run folder, the others wait for it and return without metrics.
+    """
     run_dir = Path(out_dir)
+    distributed.init(str(config.tokenizer.get("device", "cpu")))
+    main = distributed.is_main()  # rank 0 of a distributed run, or the only process
+    progress = progress and main
     if (run_dir / RUN_MARKER).exists() and not (overwrite or resume):
         raise ConfigError(f"{run_dir} already holds a finished run: pass --overwrite or choose another --out")
     if resume and not (run_dir / CONFIG_NAME).exists():
         raise ConfigError(f"cannot resume: {run_dir} has no {CONFIG_NAME} (was it made by `quasid fit`?)")
-    # the marker goes first, so a run killed from here on never looks finished
-    (run_dir / RUN_MARKER).unlink(missing_ok=True)
-    remove_stale_temps(run_dir)
-    if not resume:  # a fresh run must never resume from an older run's checkpoint
-        (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    if main:  # the marker goes first, so a run killed from here on never looks finished
+        (run_dir / RUN_MARKER).unlink(missing_ok=True)
+        remove_stale_temps(run_dir)
+        if not resume:  # a fresh run must never resume from an older run's checkpoint
+            (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     t0 = time.perf_counter()
     dataset = dataset if dataset is not None else load_data(config.data)
-    dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
+    with distributed.main_first():  # rank 0 fills the embedding cache, the others then read it
+        dataset = prepare_embeddings(dataset, config.embedding, config.seed, progress)
     tokenizer = build_tokenizer(config.method, config.tokenizer, config.seed)
     resolved = dataclasses.replace(
         config, tokenizer={k: v for k, v in tokenizer.config.to_dict().items() if k != "seed"}
     )
-    if not resume:
+    if not resume and main:
         run_dir.mkdir(parents=True, exist_ok=True)
         resolved.save(run_dir / CONFIG_NAME)
     fit_kwargs: dict[str, Any] = {}
@@ -147,16 +156,20 @@ def fit(
         # killed before the first checkpoint: nothing to continue from, train from the start
         fit_kwargs = {"checkpoint_dir": run_dir, "resume": resume and (run_dir / CHECKPOINT_NAME).exists()}
     tokenizer.fit(dataset, progress=progress, **fit_kwargs)
-    tokenizer.save(run_dir / "tokenizer.pt")
     codes = tokenizer.encode(dataset)
     sids = SIDTable.from_codes(
         dataset.catalog.item_ids, codes, tokenizer.config.codebook_size, config.disambiguate
     )
+    if not main:
+        distributed.barrier()  # rank 0 writes the run folder
+        return RunResult(run_dir, tokenizer, sids, {}, time.perf_counter() - t0)
+    tokenizer.save(run_dir / "tokenizer.pt")
     sids.to_parquet(run_dir / "sids.parquet")
     metrics = evaluate(sids, dataset)
     seconds = time.perf_counter() - t0
     metrics["fit_seconds"] = seconds
     write_json(run_dir / "metrics.json", metrics)
+    replicas = getattr(tokenizer, "distributed_", None)  # world size and replica digests, when distributed
     write_json(
         run_dir / RUN_MARKER,
         {
@@ -168,8 +181,10 @@ def fit(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "history": tokenizer.history_,
+            **({"distributed": replicas} if replicas else {}),
         },
     )
+    distributed.barrier()
     return RunResult(run_dir, tokenizer, sids, metrics, seconds)
 
 

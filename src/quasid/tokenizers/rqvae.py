@@ -5,14 +5,23 @@ The training loop has three extension points that QuaSID and plug-in losses use:
 ``_setup_training`` (build extra modules from the dataset), ``_auxiliary_losses``
 (extra terms on the latents and codes of a batch) and ``_epoch_batches`` (how an
 epoch's items are grouped into batches).
+
+Launched by torchrun, training is data-parallel (``quasid.distributed``, docs/distributed.md):
+``batch_size`` stays the *global* batch, every process takes a rank-strided share of
+each of the epoch's batches and the model is wrapped in DistributedDataParallel, so
+the union of the processes' steps is the single-process epoch with the same
+learning-rate semantics. K-means initialisation and dead-code re-seeding run on
+rank 0 and are broadcast; auxiliary (pair) losses see each process's share, or with
+``pairs_across_ranks`` the whole global batch gathered with autograd.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from quasid import distributed
 from quasid.data.dataset import Dataset
 from quasid.errors import ConfigError, DataError
 from quasid.io import atomic_path
@@ -32,6 +42,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 # An auxiliary loss sees a batch's encoder latents z [B, d], its codes [B, L] and the
 # items' catalog rows [B]; it returns a scalar tensor (or an object with a .loss).
 AuxiliaryLoss = Callable[[Tensor, Tensor, Tensor], Any]
+# A training step maps (rows' content [b, D], rows [b], the global batch [B], epoch) to (loss terms, codes).
+BatchTerms = Callable[[Tensor, Tensor, Tensor, int], tuple[dict[str, Tensor], Tensor]]
 
 
 @dataclass
@@ -48,7 +60,8 @@ class RQVAEConfig(TokenizerConfig):
     kmeans_init_samples: int = 20000
     reseed_dead_codes: bool = True  # re-seed codewords unused during an epoch
     checkpoint_every: int = 10  # epochs between checkpoints when a checkpoint dir is given
-    device: str = "cpu"
+    device: str = "cpu"  # under torchrun "cuda" means each process's own GPU (LOCAL_RANK)
+    pairs_across_ranks: bool = False  # distributed: auxiliary losses see the whole global batch
 
     def validate(self, n_items: int | None = None) -> None:
         super().validate(n_items)
@@ -90,6 +103,35 @@ class RQVAEModel(nn.Module):
         return self.decoder(q.quantized), z, q
 
 
+class _TrainStep(nn.Module):
+    """The trainable modules as one module whose forward is a batch's loss terms: what DDP wraps, so
+    modules used outside the RQ-VAE forward (collaborative vectors, a dual tower) are synchronised too."""
+
+    def __init__(self, modules: list[nn.Module], terms: BatchTerms) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(modules)
+        self.terms = terms
+
+    def forward(self, xb: Tensor, idx: Tensor, batch: Tensor, epoch: int) -> tuple[dict[str, Tensor], Tensor]:
+        return self.terms(xb, idx, batch, epoch)
+
+
+def _shareable(batches: list[Tensor], world: int) -> list[Tensor]:
+    """The batches with any that has fewer rows than processes merged into a neighbour, so every process
+    gets rows at every step (DDP needs every process in every backward)."""
+    if world == 1:
+        return batches
+    out: list[Tensor] = []
+    for b in batches:
+        if out and (len(b) < world or len(out[-1]) < world):
+            out[-1] = torch.cat([out[-1], b])
+        else:
+            out.append(b)
+    if len(out[-1]) < world:
+        raise ConfigError(f"the catalog has fewer items than the {world} training processes: use fewer")
+    return out
+
+
 class RQVAE(SIDTokenizer):
     """RQ-VAE Semantic ID tokenizer; accepts plug-in auxiliary losses on (z, codes)."""
 
@@ -108,6 +150,7 @@ class RQVAE(SIDTokenizer):
         self.model_: RQVAEModel | None = None
         self.x_mean_: np.ndarray | None = None
         self.x_scale_: float = 1.0
+        self.distributed_: dict[str, Any] | None = None  # set by a distributed fit: world size, replicas
 
     # --- extension points ----------------------------------------------------------------
     def _setup_training(self, x: np.ndarray, dataset: Dataset) -> list[nn.Module]:
@@ -150,6 +193,14 @@ class RQVAE(SIDTokenizer):
         **kwargs: Any,
     ) -> None:
         cfg = self.config
+        distributed.init(cfg.device)
+        world = distributed.world_size()
+        if cfg.batch_size < world:
+            raise ConfigError(
+                f"batch_size={cfg.batch_size} is the global batch, shared by {world} processes: "
+                f"use batch_size >= {world}"
+            )
+        progress = progress and distributed.is_main()
         torch.manual_seed(cfg.seed)
         if cfg.standardize:
             self.x_mean_ = x.mean(axis=0).astype(np.float32)
@@ -169,20 +220,28 @@ class RQVAE(SIDTokenizer):
                 raise DataError(f"cannot resume: no {CHECKPOINT_NAME} in {checkpoint_dir}")
             start_epoch = self._load_checkpoint(ckpt_path, optimizer, extra)
         elif cfg.kmeans_init:
-            self._kmeans_init(xt)
+            if distributed.rank() == 0:
+                self._kmeans_init(xt)
+            distributed.broadcast_module(self.model_.quantizer)
+        step = self._training_step(extra)
+        item_state = [b for m in extra for b in m.buffers() if b.dim() and len(b) == len(xt)]
 
         with progress_bar(cfg.epochs, f"{self.method} epochs", progress) as bar:
             advance(bar, "resumed" if start_epoch else "", step=start_epoch)
             for epoch in range(start_epoch, cfg.epochs):
-                record = self._train_epoch(xt, epoch, optimizer)
+                record = self._train_epoch(xt, epoch, optimizer, step, item_state)
                 self.history_.append(record)
                 if ckpt_path is not None and (
                     (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs
                 ):
-                    self._save_checkpoint(ckpt_path, optimizer, extra, epoch + 1)
+                    if distributed.rank() == 0:
+                        self._save_checkpoint(ckpt_path, optimizer, extra, epoch + 1)
+                    distributed.barrier()
                 advance(
-                    bar, f"loss {record['loss']:.4f} recon {record['recon']:.4f} dead {record['reseeded']}"
+                    bar,
+                    f"loss {record['loss']:.4f} recon {record['recon']:.4f} dead {record['reseeded']}",
                 )
+        self.distributed_ = self._replica_report(extra)
         self.model_.eval()
 
     def _kmeans_init(self, xt: Tensor) -> None:
@@ -194,43 +253,138 @@ class RQVAE(SIDTokenizer):
             z = self.model_.encoder(self._encoder_input(xt[sample], sample))
         self.model_.quantizer.init_kmeans(z, seed=self.config.seed)
 
-    def _train_epoch(self, xt: Tensor, epoch: int, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-        """One pass over the catalog; RNG derived from (seed, epoch) so a resumed run replays exactly."""
+    def _training_step(self, extra: list[nn.Module]) -> BatchTerms:
+        """What computes a batch's loss terms: ``_batch_terms``, wrapped in DDP when distributed."""
+        if not distributed.is_active():
+            return self._batch_terms
+        from torch.nn.parallel import DistributedDataParallel
+
+        assert self.model_ is not None
+        on_gpu = self.config.device.startswith("cuda")
+        # per-item buffers are each process's own until the epoch's merge: no forward-time broadcast
+        no_sync = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        return DistributedDataParallel(
+            _TrainStep([self.model_, *extra], self._batch_terms),
+            device_ids=[torch.cuda.current_device()] if on_gpu else None,
+            find_unused_parameters=bool(extra),  # e.g. a dual tower with no target event in a share
+            **{"forward_sync_buffers" if no_sync else "broadcast_buffers": False},
+        )
+
+    def _batch_terms(
+        self, xb: Tensor, idx: Tensor, batch: Tensor, epoch: int
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """Loss terms (already weighted) of this process's rows ``idx`` of the global ``batch``, and their
+        codes. Distributed, each term is scaled by rows / (global rows / processes), so DDP's average of
+        the processes' gradients is the gradient of the global batch's mean."""
+        assert self.model_ is not None
+        x_hat, z, q = self.model_(self._encoder_input(xb, idx))
+        terms = {
+            "recon": (x_hat - xb).pow(2).sum(-1).mean(),
+            "codebook": q.codebook_loss,
+            "commit": self.config.beta * q.commitment_loss,
+        }
+        world = distributed.world_size()
+        across = self.config.pairs_across_ranks and world > 1
+        if not across:
+            terms.update(self._auxiliary_losses(idx, z, q, epoch))
+        if world > 1:
+            share = len(idx) * world / len(batch)
+            terms = {k: v * share for k, v in terms.items()}
+        if across:
+            # every process computes the same global-batch terms; the gather's backward sums the
+            # processes' gradients into each owner's latents and DDP's average undoes the count
+            terms.update(self._auxiliary_losses(batch, *self._gather_batch(batch, z, q), epoch))
+        return terms, q.codes
+
+    def _gather_batch(self, batch: Tensor, z: Tensor, q: QuantizerOutput) -> tuple[Tensor, QuantizerOutput]:
+        """The global batch's latents (with autograd) and quantizer output, rows in ``batch``'s order."""
+        world = distributed.world_size()
+        sizes = [len(range(r, len(batch), world)) for r in range(world)]
+        # gathered row k is batch position order[k] (process r holds positions r, r + world, ...)
+        order = torch.cat([torch.arange(r, len(batch), world, device=batch.device) for r in range(world)])
+        back = torch.argsort(order)
+        both = torch.cat(distributed.all_gather_rows(torch.cat([z, q.quantized], 1), sizes, grad=True))[back]
+        codes = torch.cat(distributed.all_gather_rows(q.codes, sizes))[back]
+        d = z.shape[1]
+        return both[:, :d], replace(q, quantized=both[:, d:], codes=codes)
+
+    def _train_epoch(
+        self,
+        xt: Tensor,
+        epoch: int,
+        optimizer: torch.optim.Optimizer,
+        step: BatchTerms | None = None,
+        item_state: list[Tensor] | None = None,
+    ) -> dict[str, float]:
+        """One pass over the catalog; RNG derived from (seed, epoch) so a resumed run replays exactly.
+
+        Every process draws the same batches; process r trains on rows r, r + world, ... of each.
+        ``item_state``: per-item buffers of the training modules (first dimension = catalog rows, e.g.
+        QuaSID's code memory and latent bank) that each process writes for its own rows; at the end of the
+        epoch every row takes the value its process left, so all processes hold the single-process table.
+        """
         cfg, model = self.config, self.model_
         assert model is not None
+        step = step or self._batch_terms
+        world, me = distributed.world_size(), distributed.rank()
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         usage = torch.zeros(cfg.n_levels, cfg.codebook_size, dtype=torch.long, device=xt.device)
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
-        batches = self._epoch_batches(epoch, xt, gen)
-        for idx in batches:
-            idx = idx.to(xt.device)
-            xb = xt[idx]
-            x_hat, z, q = model(self._encoder_input(xb, idx))
-            terms = {
-                "recon": (x_hat - xb).pow(2).sum(-1).mean(),
-                "codebook": q.codebook_loss,
-                "commit": cfg.beta * q.commitment_loss,
-            }
-            terms.update(self._auxiliary_losses(idx, z, q, epoch))
+        batches = _shareable(self._epoch_batches(epoch, xt, gen), world)
+        mine = torch.zeros(len(xt), dtype=torch.bool, device=xt.device)
+        for batch in batches:
+            batch = batch.to(xt.device)
+            idx = batch[me::world]
+            mine[idx] = True
+            terms, codes = step(xt[idx], idx, batch, epoch)
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            usage.scatter_add_(1, q.codes.t(), torch.ones_like(q.codes.t()))
+            usage.scatter_add_(1, codes.t(), torch.ones_like(codes.t()))
             for k, v in {"loss": loss, **terms}.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
+        if world > 1:  # weighted shares sum to world x the global value (see _batch_terms)
+            totals = torch.tensor(list(sums.values()), dtype=torch.float64, device=xt.device)
+            totals = distributed.all_reduce_sum(totals).cpu()
+            sums = {k: float(v) / world for k, v in zip(sums, totals, strict=True)}
+            distributed.all_reduce_sum(usage)
+            if item_state:  # each row trained this epoch was trained by exactly one process
+                trained = distributed.all_reduce_sum(mine.to(torch.int32)) > 0
+                for table in item_state:
+                    shape = (-1, *[1] * (table.dim() - 1))
+                    merged = distributed.all_reduce_sum(torch.where(mine.view(shape), table, 0))
+                    table.copy_(torch.where(trained.view(shape), merged, table))
         record = {k: v / len(batches) for k, v in sums.items()}
         moved = 0
         if cfg.reseed_dead_codes and bool((usage == 0).any()):
-            pick = torch.randperm(len(xt), generator=gen)[: max(cfg.batch_size, 4 * cfg.codebook_size)]
-            pick = pick.to(xt.device)
-            with torch.no_grad():
-                z_all = model.encoder(self._encoder_input(xt[pick], pick))
-            moved = model.quantizer.reseed_dead_codes(z_all, usage, gen)
+            if me == 0:
+                pick = torch.randperm(len(xt), generator=gen)[: max(cfg.batch_size, 4 * cfg.codebook_size)]
+                pick = pick.to(xt.device)
+                with torch.no_grad():
+                    z_all = model.encoder(self._encoder_input(xt[pick], pick))
+                moved = model.quantizer.reseed_dead_codes(z_all, usage, gen)
+            if world > 1:
+                distributed.broadcast_module(model.quantizer)
+                moved = int(distributed.broadcast(torch.tensor(moved, device=xt.device)))
         record.update(epoch=epoch, reseeded=moved, seconds=time.perf_counter() - t0)
         return record
+
+    def _replica_report(self, extra: list[nn.Module]) -> dict[str, Any] | None:
+        """Distributed: world size, backend and every process's digest of the trained state (equal digests
+        = identical replicas); None in a single process."""
+        if not distributed.is_active():
+            return None
+        assert self.model_ is not None
+        digests = distributed.replica_digests(nn.ModuleList([self.model_, *extra]))
+        return {
+            "world_size": distributed.world_size(),
+            "backend": distributed.backend_for(self.config.device),
+            "replicas_identical": len(set(digests)) == 1,
+            "replica_digests": digests,
+        }
 
     # --- checkpoints ---------------------------------------------------------------------
     def _save_checkpoint(
