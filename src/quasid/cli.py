@@ -256,6 +256,51 @@ def demo(
     run_demo(out_dir, n_items=items, seed=seed, progress=progress, console=out)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    data: Annotated[
+        str | None, typer.Argument(help="Dataset (path, name under QUASID_DATA, 'synthetic'); give it first.")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (resumable).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Bench TOML; options override it.")
+    ] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any bench key, e.g. tiger.train.epochs=5")
+    ] = None,
+    render: Annotated[
+        Path | None, typer.Option("--render", help="Only re-render FOLDER's report from its results.json.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Redo cells whose configuration changed.")
+    ] = False,
+    progress: Progress = True,
+) -> None:
+    """Methods x seeds x recommenders on one dataset -> report folder (report.md, results.json, plots/).
+
+    List options take several values: --methods rqkmeans rqvae lcrec:PATH quasid (also sids:PATH,
+    LABEL=SPEC), --seeds 0 1 2, --recommenders sasrec_sid sasrec_id tiger (or none).
+    Re-running on the same folder skips finished cells.
+    """
+    import shlex
+
+    from quasid.bench import BenchConfig, report, run_bench
+    from quasid.bench.config import parse_list_options
+
+    if render is not None:
+        out.print(f"[bold green]wrote[/] {report.render(render)}")
+        return
+    tokens = list(ctx.args)
+    if data is not None and data.startswith("-"):  # no DATA: click took the first list option for it
+        tokens, data = [data, *tokens], None
+    cfg = BenchConfig.from_cli(data, config, parse_list_options(tokens), sets)
+    if out_dir is None:
+        raise ConfigError("quasid bench needs --out FOLDER for its report (re-use it to resume)")
+    command = shlex.join(["quasid", *sys.argv[1:]])
+    run_bench(cfg, out_dir, progress=progress, command=command, overwrite=overwrite)
+
+
 def _print_metrics(metrics: dict) -> None:
     from quasid.metrics import format_metrics
 

@@ -75,14 +75,7 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                return cls.from_dict(tomllib.load(fh))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        return cls.from_dict(read_toml(path))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,23 +86,39 @@ class RunConfig:
 
     def override(self, assignments: list[str]) -> RunConfig:
         """Apply ``section.key=value`` strings (values parsed as TOML, else kept as text)."""
-        values = self.to_dict()
-        for item in assignments:
-            if "=" not in item:
-                raise ConfigError(f"--set expects key=value (e.g. tokenizer.epochs=50), got {item!r}")
-            key, raw = item.split("=", 1)
-            try:
-                value = tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                value = raw
-            target = values
-            parts = key.strip().split(".")
-            for part in parts[:-1]:
-                target = target.setdefault(part, {})
-                if not isinstance(target, dict):
-                    raise ConfigError(f"--set {key}: {part} is not a section")
-            target[parts[-1]] = value
-        return RunConfig.from_dict(values)
+        return RunConfig.from_dict(apply_overrides(self.to_dict(), assignments))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a TOML config file; ConfigError when it is missing or malformed."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def apply_overrides(values: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """``values`` with ``section.key=value`` strings applied in place (values parsed as TOML, else text)."""
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value (e.g. tokenizer.epochs=50), got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        target = values
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {key}: {part} is not a section")
+        target[parts[-1]] = value
+    return values
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,426 @@
+"""What a bench runs: one dataset, methods x seeds x recommenders, as a TOML-loadable ``BenchConfig``.
+
+A method is where a SID table comes from: a registered tokenizer (fitted per
+seed through ``quasid.pipeline.fit``), a peer's LC-Rec ``index.json``
+(``lcrec``) or any SID Parquet file (``sids``). A recommender is a downstream
+model trained per (method, seed) on those SIDs; ``sasrec_id`` needs no SIDs and
+runs once per seed as the reference. The file form::
+
+    data = "amazon-beauty"
+    methods = ["rqkmeans", "rqvae", "lcrec", "quasid"]
+    seeds = [0, 1, 2]
+    recommenders = ["sasrec_sid", "sasrec_id", "tiger"]
+
+    [method.rqvae]            # tokenizer parameters (any TokenizerConfig field)
+    epochs = 100
+    [method.lcrec]            # peer SIDs: source "lcrec" (index.json) or "sids" (Parquet)
+    path = "amazon-beauty/lcrec_sids.json"
+    [train]                   # TrainConfig fields for every recommender
+    max_minutes = 30
+    [tiger]                   # per recommender: model, train, methods, seeds, valid_users (+ preset)
+    preset = "compact"
+    methods = ["rqvae", "quasid"]
+    [tiger.train]
+    max_minutes = 60
+
+Command-line ``--set key=value`` overrides any key (``--set tiger.train.epochs=5``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from quasid.config import EmbeddingConfig, apply_overrides, read_toml
+from quasid.errors import ConfigError
+from quasid.rec.evaluate import TrainConfig
+from quasid.rec.sasrec import SASRecConfig
+from quasid.tokenizers import TOKENIZERS, get_tokenizer_class
+
+#: Downstream recommenders, and whether each one reads SIDs.
+RECOMMENDERS: dict[str, bool] = {"sasrec_sid": True, "sasrec_id": False, "tiger": True}
+PROTOCOLS = ("leave_one_out", "cold_start")
+PEER_SOURCES = ("lcrec", "sids")
+#: Our method and its ablations; every other method is a baseline the gains are measured against.
+OURS = ("quasid", "rqvae_hmr", "rqvae_hmr_mask", "rqvae_cl")
+ROLES = ("baseline", "ours")
+TIGER_PRESETS = ("compact", "paper")
+
+#: Training defaults per recommender, under the bench's ``[train]`` and ``[<recommender>.train]``.
+#: TIGER's beam-search validation is slow, so it is evaluated every 2nd epoch on a user subsample.
+TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sasrec_sid": {},
+    "sasrec_id": {},
+    "tiger": {"epochs": 20, "patience": 3, "eval_every": 2, "eval_batch_size": 4096},
+}
+VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "tiger": 4000}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method of the bench: where its SIDs come from and whether it is a baseline."""
+
+    label: str  # name in the report
+    source: str  # a tokenizer name, "lcrec" or "sids"
+    role: str  # "baseline" | "ours"
+    params: dict[str, Any] = field(default_factory=dict)  # tokenizer parameters (tokenizer sources)
+    path: str | None = None  # peer SID file (lcrec / sids)
+    semantic_levels: int | None = None  # lcrec: leading semantic levels (default: all but the last)
+    codebook_size: int | None = None  # lcrec: K (default: the largest code + 1)
+
+    @property
+    def is_tokenizer(self) -> bool:
+        return self.source in TOKENIZERS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RecommenderSettings:
+    """How one recommender is built and trained; ``methods`` / ``seeds`` restrict where it runs."""
+
+    model: dict[str, Any] = field(default_factory=dict)  # SASRecConfig / TigerConfig fields
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields (over the bench's [train])
+    methods: list[str] | None = None  # None: every method of the bench
+    seeds: list[int] | None = None  # None: every seed of the bench
+    valid_users: int | None = None  # validation subsample for early stopping; 0 = all; None = default
+    preset: str | None = None  # tiger only: "compact" (TIGER_COMPACT, default) or "paper" (TIGER_PAPER)
+
+
+@dataclass
+class BenchConfig:
+    """Everything a bench depends on; the resolved form is stored in results.json."""
+
+    data: str = ""
+    methods: list[str] = field(default_factory=lambda: ["rqkmeans", "rqvae", "quasid"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    recommenders: list[str] = field(default_factory=lambda: ["sasrec_sid", "sasrec_id"])
+    protocol: str = "leave_one_out"  # | "cold_start" (items withheld from training, tested on them)
+    cold_frac: float = 0.1  # cold_start: share of candidate items withheld
+    split_seed: int = 0  # cold_start: which items are withheld (fixed across seeds and methods)
+    threads: int = 1  # torch threads (one is fastest for these model sizes on a shared CPU)
+    device: str = "cpu"  # recommenders' device
+    disambiguate: bool = True  # tokenizer SIDs get the TIGER-style dedup token
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    method: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method parameters
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for every recommender
+    sasrec_sid: RecommenderSettings = field(default_factory=RecommenderSettings)
+    sasrec_id: RecommenderSettings = field(default_factory=RecommenderSettings)
+    tiger: RecommenderSettings = field(default_factory=RecommenderSettings)
+
+    # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BenchConfig:
+        """Build and validate; unknown keys are named with the valid ones."""
+        values = copy.deepcopy(values)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown bench config key(s) {unknown}; valid keys: {sorted(known)}")
+        try:
+            embedding = EmbeddingConfig(**values.pop("embedding", {}))
+        except TypeError as exc:
+            raise ConfigError(f"bench config [embedding] section: {exc}") from None
+        recs = {}
+        for name in RECOMMENDERS:
+            section = values.pop(name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"bench config: [{name}] must be a table, got {section!r}")
+            try:
+                recs[name] = RecommenderSettings(**section)
+            except TypeError as exc:
+                raise ConfigError(f"bench config [{name}] section: {exc}") from None
+        cfg = cls(embedding=embedding, **recs, **values)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> BenchConfig:
+        return cls.from_dict(read_toml(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def override(self, assignments: list[str]) -> BenchConfig:
+        """Apply ``key=value`` strings, as ``quasid bench --set`` does."""
+        return BenchConfig.from_dict(apply_overrides(self.to_dict(), assignments))
+
+    @classmethod
+    def from_cli(
+        cls,
+        data: str | None = None,
+        config_file: str | Path | None = None,
+        lists: dict[str, list[str]] | None = None,
+        sets: list[str] | None = None,
+    ) -> BenchConfig:
+        """The config file, then DATA, the list options (see ``parse_list_options``), then ``--set``."""
+        values = read_toml(config_file) if config_file else {}
+        lists = lists or {}
+        if data:
+            values["data"] = data
+        if "methods" in lists:
+            _method_tokens(values, lists["methods"])
+        if "seeds" in lists:
+            try:
+                values["seeds"] = [int(s) for s in lists["seeds"]]
+            except ValueError:
+                raise ConfigError(f"--seeds takes integers, got {lists['seeds']}") from None
+        if "recommenders" in lists:
+            values["recommenders"] = [r for r in lists["recommenders"] if r != "none"]
+        return cls.from_dict(apply_overrides(values, list(sets or [])))
+
+    # --- validation --------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the first bad field (every method and model config is built once)."""
+        self.embedding.validate()
+        if not isinstance(self.methods, list) or not all(isinstance(m, str) for m in self.methods):
+            raise ConfigError(f"bench config: methods must be a list of names, got {self.methods!r}")
+        _unique("methods", self.methods)
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise ConfigError(f"bench config: seeds must be a non-empty list of integers, got {self.seeds!r}")
+        _unique("seeds", self.seeds)
+        if not isinstance(self.recommenders, list):
+            raise ConfigError(f"bench config: recommenders must be a list, got {self.recommenders!r}")
+        for name in self.recommenders:
+            if name == "cold_start":
+                raise ConfigError(
+                    'cold_start is a protocol, not a recommender: set protocol="cold_start" '
+                    "(--set protocol=cold_start) and choose the recommenders to run under it"
+                )
+            if name not in RECOMMENDERS:
+                raise ConfigError(f"unknown recommender {name!r}; choose from {list(RECOMMENDERS)}")
+        _unique("recommenders", self.recommenders)
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"bench config: protocol={self.protocol!r}: use one of {list(PROTOCOLS)}")
+        if not 0.0 < self.cold_frac < 1.0:
+            raise ConfigError(f"bench config: cold_frac={self.cold_frac} must be in (0, 1)")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise ConfigError(f"bench config: threads must be an integer >= 1, got {self.threads!r}")
+        needs_sids = [r for r in self.recommenders if RECOMMENDERS[r]]
+        if needs_sids and not self.methods:
+            raise ConfigError(
+                f"recommenders {needs_sids} train on SIDs: give at least one method (--methods)"
+            )
+        if not self.methods and not self.recommenders:
+            raise ConfigError("the bench has nothing to run: give methods (--methods) and/or --recommenders")
+        for spec in self.method_specs():
+            if self.recommenders and spec.params.get("interactions") == "all":
+                raise ConfigError(
+                    f"method.{spec.label}.interactions='all' lets the tokenizer see the validation and test "
+                    "events the recommenders are scored on: use 'train' in a bench"
+                )
+        for name in self.recommenders:
+            self.model_config(name, seed=0)
+            self.train_config(name, seed=0)
+            settings = self.settings(name)
+            # restrictions: the recommender runs on the bench's methods / seeds that they also name
+            unknown = [m for m in settings.methods or [] if m not in TOKENIZERS and m not in self.method]
+            if unknown:
+                raise ConfigError(
+                    f"bench config: {name}.methods names {unknown}: "
+                    "neither tokenizers nor [method.*] sections"
+                )
+            if settings.valid_users is not None and settings.valid_users < 0:
+                raise ConfigError(f"bench config: {name}.valid_users must be >= 0 (0 = all users)")
+
+    def settings(self, recommender: str) -> RecommenderSettings:
+        return getattr(self, recommender)
+
+    def method_specs(self) -> list[MethodSpec]:
+        """The resolved ``MethodSpec`` of every method, in order; ConfigError for unknown ones."""
+        return [self.method_spec(label) for label in self.methods]
+
+    def method_spec(self, label: str) -> MethodSpec:
+        section = dict(self.method.get(label, {}))
+        source = str(section.pop("source", label))
+        role = str(section.pop("role", "ours" if source in OURS else "baseline"))
+        if role not in ROLES:
+            raise ConfigError(f"bench config: method.{label}.role={role!r}: use one of {list(ROLES)}")
+        if source in PEER_SOURCES:
+            path = section.pop("path", None)
+            if not path:
+                hint = "lcrec:PATH" if source == "lcrec" else "sids:PATH"
+                raise ConfigError(
+                    f"method {label!r} reads peer SIDs ({source}) but has no file: pass {hint} in "
+                    f"--methods or set method.{label}.path"
+                )
+            levels = section.pop("semantic_levels", None)
+            k = section.pop("codebook_size", None)
+            if section:
+                raise ConfigError(
+                    f"bench config: method.{label} ({source}) does not take {sorted(section)}; "
+                    "valid: path, semantic_levels, codebook_size, role, source"
+                )
+            return MethodSpec(label, source, role, path=str(path), semantic_levels=levels, codebook_size=k)
+        if source not in TOKENIZERS:
+            raise ConfigError(
+                f"unknown method {label!r}; choose a tokenizer {sorted(TOKENIZERS)}, lcrec:PATH (an LC-Rec "
+                "index.json) or sids:PATH (a SID Parquet file)"
+            )
+        get_tokenizer_class(source).config_class.from_dict({**section, "seed": 0})  # names checked here
+        return MethodSpec(label, source, role, params=section)
+
+    # --- per-recommender configs ---------------------------------------------------------------
+    def model_config(self, recommender: str, seed: int) -> Any:
+        """The ``SASRecConfig`` / ``TigerConfig`` of one cell (item_repr follows the recommender)."""
+        settings = self.settings(recommender)
+        if recommender == "tiger":
+            from quasid.rec.tiger import TIGER_COMPACT, TIGER_PAPER
+
+            preset = settings.preset or "compact"
+            if preset not in TIGER_PRESETS:
+                raise ConfigError(f"tiger.preset={preset!r}: use one of {list(TIGER_PRESETS)}")
+            base = TIGER_COMPACT if preset == "compact" else TIGER_PAPER
+            try:
+                cfg = replace(base, **{**settings.model, "seed": seed})
+            except TypeError as exc:
+                raise ConfigError(f"bench config [tiger.model]: {exc}") from None
+        else:
+            if settings.preset is not None:
+                raise ConfigError(f"{recommender}.preset: only tiger has presets (compact, paper)")
+            item_repr = "sid" if recommender == "sasrec_sid" else "id"
+            try:
+                cfg = SASRecConfig(**{**settings.model, "item_repr": item_repr, "seed": seed})
+            except TypeError as exc:
+                raise ConfigError(f"bench config [{recommender}.model]: {exc}") from None
+        cfg.validate()
+        return cfg
+
+    def train_config(self, recommender: str, seed: int, progress: bool = False) -> TrainConfig:
+        """TrainConfig defaults < the recommender's defaults < [train] < [<recommender>.train]."""
+        merged = {**TRAIN_DEFAULTS[recommender], **self.train, **self.settings(recommender).train}
+        if "ks" in merged:
+            merged["ks"] = tuple(merged["ks"])
+        try:
+            cfg = TrainConfig(**{**merged, "seed": seed, "device": self.device, "progress": progress})
+        except TypeError as exc:
+            raise ConfigError(f"bench config [train] / [{recommender}.train]: {exc}") from None
+        cfg.validate()
+        if 10 not in cfg.ks or cfg.monitor != "ndcg@10":
+            raise ConfigError("the bench reports NDCG@10: keep 10 in train.ks and train.monitor='ndcg@10'")
+        return cfg
+
+    def valid_users(self, recommender: str) -> int:
+        value = self.settings(recommender).valid_users
+        return VALID_USERS_DEFAULTS[recommender] if value is None else int(value)
+
+    def cells(self) -> list[tuple[str, str | None, int]]:
+        """Every ``(recommender, method label or None, seed)`` to run, seed by seed (a partial bench is
+        then a complete picture for its first seeds)."""
+        out: list[tuple[str, str | None, int]] = []
+        for seed in self.seeds:
+            for name in self.recommenders:
+                settings = self.settings(name)
+                if settings.seeds is not None and seed not in settings.seeds:
+                    continue
+                if not RECOMMENDERS[name]:
+                    out.append((name, None, seed))
+                    continue
+                for label in self.methods:
+                    if settings.methods is None or label in settings.methods:
+                        out.append((name, label, seed))
+        return out
+
+    def cell_fingerprint(self, recommender: str, label: str | None, seed: int) -> str:
+        """A digest of the configuration a cell's figures depend on, so a re-run skips only identical cells.
+
+        Taken over the settings as written (library defaults left out), so a release that adds a
+        config field does not invalidate the finished cells of a long bench.
+        """
+        settings = self.settings(recommender)
+        parts = {
+            "data": self.data,
+            "protocol": [self.protocol, self.cold_frac, self.split_seed],
+            "device": self.device,
+            "sids": None if label is None else self.sid_fingerprint(label),
+            "preset": settings.preset,
+            "model": settings.model,
+            "train": {**TRAIN_DEFAULTS[recommender], **self.train, **settings.train},
+            "valid_users": self.valid_users(recommender),
+        }
+        return _digest(parts)
+
+    def sid_fingerprint(self, label: str) -> str:
+        """A digest of what one method's SIDs depend on (seed aside), library defaults left out."""
+        embedding = self.embedding
+        defaults = EmbeddingConfig()
+        return _digest(
+            {
+                "data": self.data,
+                "protocol": [self.protocol, self.cold_frac, self.split_seed],
+                "embedding": {
+                    f.name: getattr(embedding, f.name)
+                    for f in fields(embedding)
+                    if getattr(embedding, f.name) != getattr(defaults, f.name)
+                },
+                "disambiguate": self.disambiguate,
+                "method": self.method_spec(label).to_dict(),
+            }
+        )
+
+
+#: The multi-value options of `quasid bench` (Typer has no variadic options, so they are parsed here).
+LIST_OPTIONS = {"--methods": "methods", "--seeds": "seeds", "--recommenders": "recommenders"}
+
+
+def parse_list_options(tokens: list[str]) -> dict[str, list[str]]:
+    """``["--methods", "a", "b", "--seeds", "0", "1"]`` -> ``{"methods": ["a", "b"], "seeds": ["0", "1"]}``.
+
+    Values run until the next option; commas separate values too (``--seeds 0,1,2``).
+    """
+    out: dict[str, list[str]] = {}
+    current: str | None = None
+    for token in tokens:
+        if token.startswith("-"):
+            name, _, value = token.partition("=")
+            if name not in LIST_OPTIONS:
+                raise ConfigError(
+                    f"quasid bench: unknown option {name}; the list options are {sorted(LIST_OPTIONS)} "
+                    "(see quasid bench --help)"
+                )
+            current = LIST_OPTIONS[name]
+            out[current] = [v for v in value.split(",") if v]
+        elif current is None:
+            raise ConfigError(
+                f"quasid bench: unexpected argument {token!r}: give DATA first, then the options"
+            )
+        else:
+            out[current].extend(v for v in token.split(",") if v)
+    return out
+
+
+def _method_tokens(values: dict[str, Any], tokens: list[str]) -> None:
+    """Set ``methods`` from ``NAME``, ``lcrec:PATH``, ``sids:PATH`` or ``LABEL=<one of those>`` tokens."""
+    sections = values.setdefault("method", {})
+    labels = []
+    for token in tokens:
+        label, spec = token.split("=", 1) if "=" in token else (None, token)
+        source, sep, path = spec.partition(":")
+        if sep and source in PEER_SOURCES:
+            label = label or source
+            sections.setdefault(label, {}).update({"source": source, "path": path})
+        elif sep:
+            raise ConfigError(
+                f"method {token!r}: a SID file is given as lcrec:PATH (LC-Rec index.json) "
+                "or sids:PATH (SID Parquet)"
+            )
+        elif label is not None:
+            sections.setdefault(label, {})["source"] = spec
+        labels.append(label or spec)
+    values["methods"] = labels
+
+
+def _unique(name: str, values: list[Any]) -> None:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ConfigError(f"bench config: {name} lists {seen[0]!r} twice")
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,326 @@
+"""The bench runner: methods x seeds x recommenders on one dataset, into one resumable report folder.
+
+Folder layout::
+
+    results.json   every raw figure, the config, provenance; rewritten (atomically) after each cell
+    report.md      rendered from results.json only (``quasid bench --render FOLDER``)
+    plots/*.png    likewise
+    runs/<method>-s<seed>/   each fitted tokenizer's run folder (config, SIDs, intrinsic metrics)
+
+Work goes seed by seed (the id reference, then each method's SIDs and the recommenders on
+them), so a bench stopped early still holds a complete picture of its first seeds. A cell
+whose record is in results.json with the same fingerprint is skipped on a re-run: a killed
+multi-hour bench continues where it stopped (the interrupted cell starts over).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from quasid import pipeline
+from quasid.bench.config import RECOMMENDERS, BenchConfig, MethodSpec
+from quasid.bench.methods import MethodSIDs, method_sids, peer_path
+from quasid.bench.published import published_for
+from quasid.bench.recommenders import (
+    ProtocolData,
+    build_model,
+    protocol_data,
+    set_threads,
+    train_cell,
+)
+from quasid.errors import ConfigError, DataError
+from quasid.io import write_json
+from quasid.progress import console
+
+RESULTS = "results.json"
+FORMAT = 1
+
+
+def run_bench(
+    config: BenchConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    command: str | None = None,
+    overwrite: bool = False,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Run every pending cell of ``config`` into ``out_dir`` and render the report; returns the results.
+
+    ``overwrite``: redo cells whose stored fingerprint differs from the config's (else a ConfigError
+    says which cell changed, so a folder never mixes figures of two configurations silently).
+    """
+    from quasid.bench.report import render
+
+    config.validate()
+    if not config.data:
+        raise ConfigError("no data given: pass a dataset path / name, or set data= in the bench config")
+    out_dir = Path(out_dir)
+    specs = {spec.label: spec for spec in config.method_specs()}
+    for spec in specs.values():
+        if not spec.is_tokenizer:
+            peer_path(spec)  # a missing peer file fails now, not hours into the bench
+    results = _load_or_start(out_dir, config, overwrite)
+    previous_threads = set_threads(config.threads)
+    try:
+        runner = _Runner(config, specs, out_dir, results, progress, overwrite)
+        runner.check_changed_cells()
+        runner.start(command)
+        runner.run()
+    finally:
+        set_threads(previous_threads)
+    render(out_dir, plots=plots)
+    console.print(f"[bold green]report[/] {out_dir / 'report.md'}", highlight=False)
+    return results
+
+
+def _load_or_start(out_dir: Path, config: BenchConfig, overwrite: bool) -> dict[str, Any]:
+    path = out_dir / RESULTS
+    if not path.exists():
+        return {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc}): move it away to start the bench afresh") from None
+    if results.get("format") != FORMAT:
+        raise DataError(f"{path} was written by another bench format ({results.get('format')!r})")
+    old = results.get("config", {})
+    if old.get("data") != config.data or old.get("protocol") != config.protocol:
+        if not overwrite:
+            raise ConfigError(
+                f"{out_dir} holds a bench of data={old.get('data')!r} protocol={old.get('protocol')!r}, "
+                f"not data={config.data!r} protocol={config.protocol!r}: choose another -o folder"
+            )
+        results.update({"sids": {}, "cells": []})
+    return results
+
+
+class _Runner:
+    """One invocation of a bench: walks the plan, skipping finished cells, saving after each."""
+
+    def __init__(
+        self,
+        config: BenchConfig,
+        specs: dict[str, MethodSpec],
+        out_dir: Path,
+        results: dict[str, Any],
+        progress: bool,
+        overwrite: bool,
+    ) -> None:
+        self.config = config
+        self.specs = specs
+        self.out_dir = out_dir
+        self.results = results
+        self.progress = progress
+        self.overwrite = overwrite
+        self.done = {_cell_key(c): c for c in results["cells"]}
+        self.plan = config.cells()
+        self.counter = 0
+        self.dataset: Any = None
+        self.data: ProtocolData | None = None
+
+    # --- set-up ----------------------------------------------------------------------------
+    def check_changed_cells(self) -> None:
+        """Refuse, before any work, to mix cells of another configuration into this folder."""
+        if self.overwrite:
+            return
+        for key in self.plan:
+            old = self.done.get(key)
+            if old is not None and old["fingerprint"] != self.config.cell_fingerprint(*key):
+                name, label, seed = key
+                raise ConfigError(
+                    f"{self.out_dir / RESULTS} holds cell {name} / {label or 'item ids'} / seed {seed} "
+                    "from a different configuration: use another -o folder, or --overwrite to redo the "
+                    "changed cells"
+                )
+
+    def start(self, command: str | None) -> None:
+        cfg = self.config
+        t0 = time.perf_counter()
+        dataset = pipeline.load_data(cfg.data)
+        if cfg.recommenders:
+            self.data = protocol_data(dataset, cfg)
+            dataset = self.data.tokenizer_data
+        if any(spec.is_tokenizer for spec in self.specs.values()):
+            # once, up front: every method and seed fits on the same vectors (text embeddings are cached)
+            dataset = pipeline.prepare_embeddings(dataset, cfg.embedding, 0, self.progress)
+            if self.data is not None:
+                self.data.tokenizer_data = dataset
+        self.dataset = dataset
+        res = self.results
+        res["config"] = cfg.to_dict()
+        res["methods"].update({label: spec.to_dict() for label, spec in self.specs.items()})
+        res["dataset"] = {
+            "name": dataset.name,
+            "items": dataset.catalog.n_items,
+            **(self.data.summary if self.data is not None else {}),
+        }
+        res["published"] = published_for(dataset.name)
+        res["sessions"].append(
+            {**provenance(command, cfg.threads), "setup_seconds": time.perf_counter() - t0}
+        )
+        self.save()
+
+    # --- the plan --------------------------------------------------------------------------
+    def run(self) -> None:
+        cfg = self.config
+        for seed in cfg.seeds:
+            for name in cfg.recommenders:
+                if not RECOMMENDERS[name]:
+                    self.cell(name, None, seed, None)
+            for label in cfg.methods:
+                sids: MethodSIDs | None = None
+                if not self.sid_record_is_current(label, seed):
+                    sids = self.fit_sids(label, seed)
+                for name in cfg.recommenders:
+                    if RECOMMENDERS[name] and (name, label, seed) in self.plan:
+                        if sids is None and self.pending(name, label, seed):
+                            sids = self.fit_sids(label, seed)
+                        self.cell(name, label, seed, sids)
+        self.results["sessions"][-1]["finished"] = _now()
+        self.save()
+
+    def sid_record_is_current(self, label: str, seed: int) -> bool:
+        record = self.results["sids"].get(_sid_key(label, seed))
+        return record is not None and record["fingerprint"] == self.config.sid_fingerprint(label)
+
+    def fit_sids(self, label: str, seed: int) -> MethodSIDs:
+        spec = self.specs[label]
+        what = "fitting" if spec.is_tokenizer else "reading"
+        console.print(f"[bold]sids[/] {label} seed {seed}: {what}", highlight=False)
+        sids = method_sids(spec, seed, self.dataset, self.config, self.out_dir / "runs", self.progress)
+        self.results["sids"][_sid_key(label, seed)] = sids.record(
+            spec, seed, self.config.sid_fingerprint(label)
+        )
+        m = sids.metrics
+        console.print(
+            f"[bold]sids[/] {label} seed {seed}: collisions {m['collision_rate']:.1%}, "
+            f"{m['n_unique_sids']} distinct SIDs ({sids.seconds:.0f}s{', re-used' if sids.reused else ''})",
+            highlight=False,
+        )
+        self.save()
+        return sids
+
+    def pending(self, name: str, label: str | None, seed: int) -> bool:
+        old = self.done.get((name, label, seed))
+        return old is None or old["fingerprint"] != self.config.cell_fingerprint(name, label, seed)
+
+    def cell(self, name: str, label: str | None, seed: int, sids: MethodSIDs | None) -> None:
+        cfg = self.config
+        self.counter += 1
+        head = f"[{self.counter}/{len(self.plan)}] {name} · {label or 'item ids'} · seed {seed}"
+        fingerprint = cfg.cell_fingerprint(name, label, seed)
+        old = self.done.get((name, label, seed))
+        if old is not None and old["fingerprint"] == fingerprint:
+            console.print(f"{head}: done earlier, skipped", highlight=False)
+            return
+        assert self.data is not None
+        console.print(f"{head}: training", highlight=False)
+        model = build_model(
+            name,
+            cfg.model_config(name, seed),
+            self.dataset,
+            None if sids is None else sids.table,
+            cfg.device,
+        )
+        record = train_cell(
+            model, cfg.train_config(name, seed, self.progress), self.data, cfg.valid_users(name)
+        )
+        record = {
+            "recommender": name,
+            "method": label,
+            "seed": seed,
+            "fingerprint": fingerprint,
+            "session": len(self.results["sessions"]) - 1,
+            **record,
+        }
+        self.results["cells"] = [c for c in self.results["cells"] if _cell_key(c) != (name, label, seed)]
+        self.results["cells"].append(record)
+        self.done[(name, label, seed)] = record
+        self.save()
+        test = record["test"]
+        console.print(
+            f"{head}: test ndcg@10 {test['ndcg@10']:.4f} recall@10 {test['recall@10']:.4f} "
+            f"(best epoch {record['best_epoch']}/{record['epochs_run']}, {record['stop']}, "
+            f"{record['seconds'] / 60:.1f} min)",
+            highlight=False,
+        )
+
+    def save(self) -> None:
+        """results.json, then the Markdown report (plots are drawn once, at the end)."""
+        from quasid.bench.report import render
+
+        self.results["sessions"][-1]["updated"] = _now() if self.results["sessions"] else None
+        write_json(self.out_dir / RESULTS, self.results)
+        if "config" in self.results:
+            render(self.out_dir, plots=False)
+
+
+def _cell_key(cell: dict[str, Any]) -> tuple[str, str | None, int]:
+    return cell["recommender"], cell["method"], int(cell["seed"])
+
+
+def _sid_key(label: str, seed: int) -> str:
+    return f"{label}/s{seed}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def provenance(command: str | None, threads: int) -> dict[str, Any]:
+    """What produced the figures: command, package version, git commit, machine, threads."""
+    import torch
+
+    try:
+        version = metadata.version("quasid")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {
+        "command": command,
+        "started": _now(),
+        "quasid_version": version,
+        **_git_state(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "threads": threads,
+    }
+
+
+def _git_state() -> dict[str, Any]:
+    """Commit of the source tree the package runs from, and whether it had uncommitted changes."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

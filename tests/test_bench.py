@@ -1,0 +1,246 @@
+"""quasid bench: a tiny end-to-end bench, resuming, gains against the best baseline, config errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from quasid.bench import BenchConfig, run_bench
+from quasid.bench import runner as bench_runner
+from quasid.bench.config import parse_list_options
+from quasid.bench.methods import method_sids, read_peer_table
+from quasid.bench.recommenders import protocol_data
+from quasid.bench.report import aggregate, gains, render_markdown, target_status
+from quasid.data.dataset import Dataset
+from quasid.errors import ConfigError, DataError
+from quasid.pipeline import load_data
+from quasid.sid.table import SIDTable
+from test_cli import run_cli  # the CLI driver the CLI tests use
+
+DATA = "synthetic:n_items=300,n_users=120"
+TINY = """
+threads = 1
+[method.rqkmeans]
+codebook_size = 16
+[method.rqvae]
+codebook_size = 16
+epochs = 2
+[train]
+epochs = 2
+[sasrec_sid.model]
+hidden = 16
+layers = 1
+heads = 1
+[sasrec_id.model]
+hidden = 16
+layers = 1
+heads = 1
+[tiger]
+valid_users = 40
+[tiger.model]
+d_model = 32
+num_encoder_layers = 1
+num_decoder_layers = 1
+num_heads = 2
+d_kv = 16
+d_ff = 64
+beam_size = 10
+[tiger.train]
+epochs = 1
+eval_every = 1
+"""
+METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+
+
+def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tmp_path, monkeypatch, capsys):
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY)
+    folder = tmp_path / "report"
+    args = ["bench", DATA, "-c", str(toml), "--methods", "rqkmeans", "rqvae", "--seeds", "0", "1"]
+    args += ["--recommenders", "sasrec_sid", "sasrec_id", "tiger", "-o", str(folder), "--no-progress"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+
+    plots = {"metrics_sasrec_sid", "curves_sasrec_sid", "metrics_tiger", "curves_tiger", "sid_levels"}
+    assert {p.stem for p in (folder / "plots").glob("*.png")} == plots
+    for method in ("rqkmeans", "rqvae"):
+        for seed in (0, 1):
+            assert (folder / "runs" / f"{method}-s{seed}" / "sids.parquet").exists()
+    results = json.loads((folder / "results.json").read_text())
+    cells = results["cells"]
+    assert len(cells) == 2 * 2 * 2 + 2  # methods x seeds x SID recommenders + the id reference per seed
+    assert {(c["recommender"], c["method"]) for c in cells if c["method"] is None} == {("sasrec_id", None)}
+    for c in cells:
+        assert set(c["test"]) == set(METRICS) and all(0.0 <= v <= 1.0 for v in c["test"].values())
+        assert 1 <= c["best_epoch"] <= c["epochs_run"] == len(c["history"]) <= 2
+        assert c["history"][c["best_epoch"] - 1]["valid"]["ndcg@10"] == c["valid"]["ndcg@10"]
+    tiger = [c for c in cells if c["recommender"] == "tiger"]
+    assert all(c["n_valid"] == 40 and c["n_test"] == 120 for c in tiger)  # validation subsample, full test
+    assert len(results["sids"]) == 4 and results["sessions"][0]["command"].startswith("quasid bench")
+    assert results["sessions"][0]["threads"] == 1 and results["sessions"][0]["finished"]
+
+    report = (folder / "report.md").read_text()
+    agg = aggregate(cells)
+    mean, std = agg["tiger"]["rqvae"]["test"]["ndcg@10"]
+    assert f"{mean:.4f} ± {std:.4f}" in report  # the table is the JSON's figures, nothing typed
+    assert "Cells done: 10 of 10. SID tables: 4 of 4." in report and "## Intrinsic SID metrics" in report
+    assert "plots/metrics_tiger.png" in report and "quasid bench" in report
+
+    # a re-run on the same folder trains and fits nothing
+    def fail(*_args, **_kwargs):
+        raise AssertionError("a finished cell was run again")
+
+    monkeypatch.setattr(bench_runner, "train_cell", fail)
+    monkeypatch.setattr(bench_runner, "method_sids", fail)
+    config = BenchConfig.from_cli(DATA, toml, parse_list_options(args[4:-3]))
+    again = run_bench(config, folder, progress=False, plots=False)
+    assert len(again["cells"]) == 10 and len(again["sessions"]) == 2
+    # a changed configuration is not mixed into the folder silently
+    with pytest.raises(ConfigError, match="different configuration"):
+        run_bench(config.override(["tiger.train.lr=0.01"]), folder, progress=False, plots=False)
+
+
+def _results(config: BenchConfig, figures: dict[tuple[str, str | None], list[float]]) -> dict:
+    """A results.json mapping with test NDCG@10 (and the other metrics) = the given per-seed values."""
+    cells = []
+    for (rec, method), values in figures.items():
+        for seed, v in zip(config.seeds, values, strict=True):
+            metrics = dict.fromkeys(METRICS, v)
+            cells.append(
+                {
+                    "recommender": rec,
+                    "method": method,
+                    "seed": seed,
+                    "fingerprint": config.cell_fingerprint(rec, method, seed),
+                    "test": metrics,
+                    "valid": metrics,
+                    "best_epoch": 1,
+                    "epochs_run": 1,
+                    "stop": "epochs",
+                    "seconds": 60.0,
+                    "history": [],
+                }
+            )
+    return {
+        "config": config.to_dict(),
+        "methods": {s.label: s.to_dict() for s in config.method_specs()},
+        "sids": {},
+        "cells": cells,
+        "sessions": [],
+        "dataset": {"name": "synthetic", "items": 10},
+    }
+
+
+def test_gains_are_taken_against_the_best_baseline_per_metric():
+    rows = {
+        "rqkmeans": {"test": {"recall@5": (0.30, 0.0), "ndcg@5": (0.10, 0.0)}},
+        "rqvae": {"test": {"recall@5": (0.20, 0.0), "ndcg@5": (0.12, 0.0)}},
+        "rqvae_hmr": {
+            "test": {"recall@5": (0.50, 0.0), "ndcg@5": (0.50, 0.0)}
+        },  # an ablation: not a baseline
+        "quasid": {"test": {"recall@5": (0.33, 0.0), "ndcg@5": (0.126, 0.0)}},
+    }
+    for r in rows.values():
+        r["test"].update({"recall@10": (0.0, 0.0), "ndcg@10": r["test"]["ndcg@5"]})
+    roles = {"rqkmeans": "baseline", "rqvae": "baseline", "rqvae_hmr": "ours", "quasid": "ours"}
+    g = gains(rows, roles)
+    assert g["best"]["recall@5"] == "rqkmeans" and g["best"]["ndcg@5"] == "rqvae"
+    assert g["gain"]["quasid"]["recall@5"] == pytest.approx(0.10)
+    assert g["gain"]["quasid"]["ndcg@5"] == pytest.approx(0.05)
+    assert g["gain"]["rqkmeans"]["ndcg@5"] == pytest.approx(-1 / 6)
+    assert g["gain"]["quasid"]["recall@10"] is None  # the best baseline scored 0: no relative gain
+    assert "short by 0.9 percentage points" in target_status(rows, roles)
+    rows["quasid"]["test"]["ndcg@10"] = (0.13, 0.0)
+    assert "**met**" in target_status(rows, roles)
+
+
+def test_report_means_spreads_and_gains_come_from_the_cells():
+    config = BenchConfig.from_dict(
+        {"data": "synthetic", "methods": ["rqkmeans", "rqvae", "quasid"], "seeds": [0, 1]}
+    )
+    results = _results(
+        config,
+        {
+            ("sasrec_sid", "rqkmeans"): [0.10, 0.12],
+            ("sasrec_sid", "rqvae"): [0.20, 0.22],
+            ("sasrec_sid", "quasid"): [0.21, 0.23],
+            ("sasrec_id", None): [0.30, 0.30],
+        },
+    )
+    stale = {**results["cells"][0], "fingerprint": "stale", "test": dict.fromkeys(METRICS, 0.9)}
+    results["cells"].append(stale)  # a cell of another configuration: left out of every figure
+    md = render_markdown(results)
+    assert "| rqvae | baseline | 2 | **0.2100 ± 0.0141**" in md  # mean and sample std; bold = best baseline
+    assert "| SASRec on item ids | reference | 2 | 0.3000 ± 0.0000" in md
+    assert "| quasid | +4.8% | +4.8% | +4.8% | +4.8% |" in md  # 0.22 / 0.21 - 1
+    assert "short by 1.1 percentage points" in md
+    assert "Not shown: 1 cell(s)" in md
+
+
+def test_config_errors_name_the_problem(tmp_path, monkeypatch, capsys):
+    with pytest.raises(ConfigError, match="unknown method 'nope'"):
+        BenchConfig.from_dict({"methods": ["nope"]})
+    with pytest.raises(ConfigError, match="unknown recommender 'bert4rec'"):
+        BenchConfig.from_dict({"recommenders": ["bert4rec"]})
+    with pytest.raises(ConfigError, match="cold_start is a protocol"):
+        BenchConfig.from_dict({"recommenders": ["cold_start"]})
+    with pytest.raises(ConfigError, match=r"unknown RQVAEConfig parameter"):
+        BenchConfig.from_dict({"method": {"rqvae": {"epoch": 3}}})
+    with pytest.raises(ConfigError, match=r"\[tiger.model\]"):
+        BenchConfig.from_dict({"recommenders": ["tiger"], "tiger": {"model": {"layers": 2}}})
+    with pytest.raises(ConfigError, match="lcrec:PATH"):
+        BenchConfig.from_cli("synthetic", lists={"methods": ["lcrec"]})
+    missing = BenchConfig.from_cli("synthetic", lists={"methods": [f"lcrec:{tmp_path / 'no.json'}"]})
+    with pytest.raises(ConfigError, match=r"no LC-Rec index\.json file"):
+        run_bench(missing, tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()  # checked before any work
+    no_log = Dataset(load_data("synthetic:n_items=50,n_users=10").catalog)
+    with pytest.raises(ConfigError, match="has no interactions"):
+        protocol_data(no_log, BenchConfig(data="x"))
+    args = ["bench", "synthetic", "--methods", "nope", "-o", str(tmp_path)]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and "unknown method 'nope'" in err and "Traceback" not in err
+    assert parse_list_options(["--seeds", "0,1", "2", "--methods=a,b"]) == {
+        "seeds": ["0", "1", "2"],
+        "methods": ["a", "b"],
+    }
+
+
+def test_lcrec_peer_sids_are_aligned_to_the_catalog_and_checked(tmp_path):
+    dataset = load_data("synthetic:n_items=40,n_users=10")
+    codes = np.random.default_rng(0).integers(0, 8, size=(40, 4))
+    path = tmp_path / "index.json"
+    SIDTable(np.arange(40), codes, 8).to_lcrec_index(path)
+    config = BenchConfig.from_cli("synthetic", lists={"methods": [f"peer=lcrec:{path}"]})
+    spec = config.method_spec("peer")
+    assert spec.source == "lcrec" and spec.role == "baseline"
+    sids = method_sids(spec, 0, dataset, config, tmp_path / "runs")
+    np.testing.assert_array_equal(sids.table.codes, codes[:, :3])  # last level: LC-Rec's tie-breaker
+    np.testing.assert_array_equal(sids.table.dedup, codes[:, 3])
+    assert list(sids.table.item_ids) == list(dataset.catalog.item_ids)
+    assert sids.metrics["n_items"] == 40 and sids.run_dir is None
+    small = load_data("synthetic:n_items=30,n_users=10")
+    with pytest.raises(DataError, match="catalog has 30 items"):
+        read_peer_table(spec, small)
+
+
+def test_a_finished_tokenizer_run_is_reused_and_a_changed_one_refitted(tmp_path):
+    data = "synthetic:n_items=60,n_users=10"
+    dataset = load_data(data)
+    config = BenchConfig.from_dict(
+        {
+            "data": data,
+            "methods": ["rqkmeans"],
+            "method": {"rqkmeans": {"codebook_size": 8}},
+            "recommenders": [],
+        }
+    )
+    first = method_sids(config.method_spec("rqkmeans"), 0, dataset, config, tmp_path, progress=False)
+    again = method_sids(config.method_spec("rqkmeans"), 0, dataset, config, tmp_path, progress=False)
+    assert not first.reused and again.reused and first.run_dir == again.run_dir
+    np.testing.assert_array_equal(first.table.full_codes(), again.table.full_codes())
+    changed = config.override(["method.rqkmeans.codebook_size=4"])
+    refit = method_sids(changed.method_spec("rqkmeans"), 0, dataset, changed, tmp_path, progress=False)
+    assert not refit.reused and refit.table.codebook_size == 4 and refit.table.codes.max() < 4
