@@ -92,20 +92,16 @@ def variants(
     """``METHOD`` or ``LABEL=METHOD`` tokens, with ``--param LABEL.key=value`` overrides.
 
     RQ-KMeans takes the common shape only; trained methods add the training
-    settings, and the QuaSID family (QuaSID and its ablations) the repulsion
-    settings of ``QUASID_PARAMS``.
+    settings. Everything else is each method's own default (QuaSID's defaults
+    are the settings of the committed figures; its ablations are presets).
     """
-    from quasid.tokenizers import TOKENIZERS, QuaSID
+    from quasid.tokenizers import TOKENIZERS
 
     out = []
     for token in tokens:
         label, _, method = token.rpartition("=")
-        label = label or method
-        cls = TOKENIZERS[method]
-        params = dict(common if method == "rqkmeans" else trained)
-        if issubclass(cls, QuaSID):
-            params.update(QUASID_PARAMS)
-        out.append(Variant(label, method, params))
+        TOKENIZERS[method]  # an unknown method fails here, before any fitting
+        out.append(Variant(label or method, method, dict(common if method == "rqkmeans" else trained)))
     by_label = {v.label: v for v in out}
     for item in sets:
         key, _, raw = item.partition("=")
@@ -114,36 +110,70 @@ def variants(
     return out
 
 
-#: The QuaSID family's repulsion settings in every committed figure.
-QUASID_PARAMS = {"lambda_hmr": 50.0, "margin": 1.0, "warmup_epochs": 10, "conflict_batches": True}
+def components(run: dict[str, Any]) -> str:
+    """What a QuaSID-family run actually trained with, read off its recorded config and last epoch.
+
+    Rows of the ablation page are named by this, not by the method name, so a
+    row says what ran: e.g. the dual tower counts only where its loss was logged
+    (a catalog without interactions trains without it).
+    """
+    cfg, last = run["tokenizer"], run.get("history", {})
+    if "lambda_hmr" not in cfg:
+        return run["method"]
+    parts = ["rqvae"]
+    if cfg["lambda_hmr"] > 0:
+        parts.append("HMR" + (" + CAVPM" if cfg["mask"] else ""))
+    if "cl" in last:
+        parts.append("dual tower")
+    if cfg.get("resolve_conflicts"):
+        parts.append("resolution")
+    parts.append("conflict batches" if cfg["conflict_batches"] else "random batches")
+    return " + ".join(parts)
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One results dict from runs of the same settings on different datasets (same seeds, same params)."""
+    """One results dict from several runs of the script (e.g. one per dataset, in parallel; same seeds)."""
     first = parts[0]
     for other in parts[1:]:
-        if other["params"] != first["params"] or other["seeds"] != first["seeds"]:
-            raise SystemExit("cannot merge results with different params or seeds")
+        if other["seeds"] != first["seeds"]:
+            raise SystemExit("cannot merge results with different seeds")
     merged = {**first, "runs": [run for part in parts for run in part["runs"]]}
+    merged["params"] = {k: v for part in parts for k, v in part["params"].items()}
     merged["command"] = "\n    ".join(part["command"] for part in parts)
-    merged["summary_markdown"] = summarise(merged)
+    merged["summary_markdown"] = summarise(merged, merged.get("kind") == "ablation")
     return merged
 
 
-def summarise(results: dict[str, Any]) -> str:
-    """Markdown: mean +- population std over seeds of the headline figures."""
-    lines = ["| dataset | method | " + " | ".join(HEADLINE) + " |", "|---|---|" + "---|" * len(HEADLINE)]
-    keys = sorted({(r["dataset"], r["method"]) for r in results["runs"]}, key=lambda k: (k[0], k[1]))
-    order = {m: i for i, m in enumerate(dict.fromkeys(r["method"] for r in results["runs"]))}
-    for ds, method in sorted(keys, key=lambda k: (k[0], order[k[1]])):
+def summarise(results: dict[str, Any], by_components: bool = False) -> str:
+    """Markdown: mean +- population std over seeds of the headline figures.
+
+    With ``by_components`` rows are named by what each run trained with
+    (``components``); runs that trained the same thing under two method names
+    count once per seed, and the last column names the methods that ran it.
+    """
+    rows: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    ran_as: dict[tuple[str, str], list[str]] = {}
+    for run in results["runs"]:
+        key = (run["dataset"], components(run) if by_components else run["method"])
+        rows.setdefault(key, {}).setdefault(run["seed"], run)
+        ran_as.setdefault(key, [])
+        if run["method"] not in ran_as[key]:
+            ran_as[key].append(run["method"])
+    extra = " ran as |" if by_components else ""
+    lines = [
+        "| dataset | method | " + " | ".join(HEADLINE) + " |" + extra,
+        "|---|---|" + "---|" * (len(HEADLINE) + bool(by_components)),
+    ]
+    for (ds, label), by_seed in sorted(rows.items(), key=lambda kv: kv[0][0]):
         cells = []
         for key in HEADLINE:
-            vals = [r["metrics"][key] for r in results["runs"] if (r["dataset"], r["method"]) == (ds, method)]
+            vals = [r["metrics"][key] for r in by_seed.values()]
             mean, spread = statistics.fmean(vals), statistics.pstdev(vals)
             cells.append(
                 f"{mean:.1%} ± {spread:.1%}" if key.endswith("rate") else f"{mean:.1f} ± {spread:.1f}"
             )
-        lines.append(f"| {ds} | {method} | " + " | ".join(cells) + " |")
+        tail = f" {', '.join(ran_as[(ds, label)])} |" if by_components else ""
+        lines.append(f"| {ds} | {label} | " + " | ".join(cells) + " |" + tail)
     return "\n".join(lines)
 
 
@@ -181,20 +211,22 @@ Generated by `benchmarks/baselines.py` from `benchmarks/results/ablation.json`
 (every raw figure and tokenizer config is in that file). Do not edit by hand.
 
 Setup as in [baselines.md](baselines.md): all-MiniLM-L6-v2 embeddings of each
-item's text, L = {levels} x K = {k}, seeds {seeds}, one process, one torch
-thread, 100 epochs, batch 1024. Mean ± population std over seeds.
+item's text, L = {levels} x K = {k}, seeds {seeds}, one process per dataset, one
+torch thread, 100 epochs, batch 1024. Mean ± population std over seeds.
 
-Rows (QUASID.md section 7): `rqvae` the base tokenizer; `rqvae_hmr` + repulsion
-without the mask; `rqvae_hmr_mask` + repulsion + Conflict-Aware Valid Pair
-Masking; `rqvae_cl` + the dual tower only; `rqvae_resolve` + conflict-aware
-last-level resolution only; `quasid` everything; `quasid_random_batches` the
-full method with random instead of conflict-aware batches. The repulsion
-settings of the whole family: {quasid_params}. amazon-industrial has no
-interactions, so there the dual tower is off (rqvae_cl = rqvae). In
-amazon-beauty {beauty_dup} of items share their exact content with another item:
-those collisions are benign and only interaction data can separate them.
+Each row is named by what its runs trained with, read off each run's recorded
+config and last logged epoch (`components` in the script), not by the method
+name: RQ-VAE, plus Hamming-guided Margin Repulsion (HMR; lambda 50, margin 1.0,
+tau 1, after a 10-epoch warm-up), with or without Conflict-Aware Valid Pair
+Masking (CAVPM, all five rules), the dual tower (lambda_cl 0.1; only where the
+data has interactions, so never on amazon-industrial), the conflict-aware
+last-level resolution, and conflict-aware or random batch composition. The
+last column names the method presets whose runs the row holds (two presets
+that trained the same thing are counted once per seed). In amazon-beauty
+{beauty_dup} of items share their exact content with another item: those
+collisions are benign, and only interaction data can separate them.
 
-Command:
+Commands:
 
     {command}
 
@@ -210,7 +242,6 @@ def render_doc(results: dict[str, Any], path: Path) -> None:
     first = results["runs"][0]["tokenizer"]
     dup = [r["metrics"]["content_duplicate_rate"] for r in results["runs"] if r["dataset"] == "amazon-beauty"]
     header = HEADERS[results.get("kind", "baselines")].format(
-        quasid_params=", ".join(f"{k} = {v}" for k, v in QUASID_PARAMS.items()),
         levels=first["n_levels"],
         k=first["codebook_size"],
         seeds=results["seeds"],
@@ -218,7 +249,7 @@ def render_doc(results: dict[str, Any], path: Path) -> None:
         command=results["command"],
     )
     with atomic_open(path) as fh:
-        fh.write(header + results["summary_markdown"] + "\n")
+        fh.write(header + summarise(results, results.get("kind") == "ablation") + "\n")
 
 
 def main() -> None:
@@ -259,8 +290,8 @@ def main() -> None:
     trained = {**common, "epochs": args.epochs, "batch_size": 1024}
     results = run(args.datasets, variants(args.methods, args.param or [], common, trained), args.seeds)
     results["command"] = common.command_line(args, skip=("render",))
-    results["summary_markdown"] = summarise(results)
     results["kind"] = args.kind
+    results["summary_markdown"] = summarise(results, args.kind == "ablation")
     write_json(args.out, results)
     render_doc(results, args.doc)
     print(results["summary_markdown"])
