@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import common
 import torch
 
 from quasid import pipeline
@@ -286,9 +287,9 @@ def main() -> None:
         render_doc(results, args.doc)
         return
     torch.set_num_threads(args.threads)
-    common = {"n_levels": args.levels, "codebook_size": args.codebook_size}
-    trained = {**common, "epochs": args.epochs, "batch_size": 1024}
-    results = run(args.datasets, variants(args.methods, args.param or [], common, trained), args.seeds)
+    shape = {"n_levels": args.levels, "codebook_size": args.codebook_size}
+    trained = {**shape, "epochs": args.epochs, "batch_size": 1024}
+    results = run(args.datasets, variants(args.methods, args.param or [], shape, trained), args.seeds)
     results["command"] = common.command_line(args, skip=("render",))
     results["kind"] = args.kind
     results["summary_markdown"] = summarise(results, args.kind == "ablation")
