@@ -137,8 +137,8 @@ loss = loss + lam * hmr(z, codes, rows).loss   # inside your training step, afte
 mask collaborative neighbours. Without a `mask_context` every candidate pair
 is repelled (the "HMR without mask" ablation). quasid's own RQ-VAE takes it
 the same way, as a plug-in loss:
-`RQVAE(auxiliary_losses={{"hmr": (lam, hmr)}})` (see [ablation.md](ablation.md),
-rows `rqvae` and `rqvae_hmr_mask`).
+`RQVAE(auxiliary_losses={{"hmr": (lam, hmr)}})`; [ablation.md](ablation.md)
+compares RQ-VAE with and without it (rows `rqvae` and `rqvae + HMR + CAVPM + ...`).
 
 ## A foreign learner: vector-quantize-pytorch ResidualVQ
 
