@@ -187,9 +187,10 @@ def assign(
         table, report = pipeline.assign_incremental(
             run, existing, data, out_file, drift_json, progress=progress, chunk_size=chunk_size
         )
+        told_apart = "a fresh disambiguation token" if report.disambiguated else "no token: they collide"
         out.print(
             f"kept {report.n_existing} existing SIDs, added {report.n_new} new items "
-            f"({report.new_sharing_existing_sid} share an existing SID, told apart by the dedup token); "
+            f"({report.new_sharing_existing_sid} on an existing SID, {told_apart}); "
             f"this tokenizer would move {report.moved} of {report.n_overlap} existing items "
             f"({report.moved_fraction:.2%}; by first changed level {report.moved_by_first_level})"
         )
