@@ -227,8 +227,15 @@ class QuaSID(RQVAE):
         if memory is None or epoch < cfg.warmup_epochs or bool((memory.values < 0).any()):
             return super()._epoch_batches(epoch, xt, generator)
         n = len(xt)
-        prefix = memory.values[:, : max(1, cfg.n_levels - 1)].cpu()
-        _, group = torch.unique(prefix, dim=0, return_inverse=True)
+        depth = max(1, cfg.n_levels - 1)
+        prefix = memory.values[:, :depth].cpu()
+        if cfg.codebook_size**depth < 2**62:  # the prefix as one integer: a 1-D unique is much faster
+            key = torch.zeros(n, dtype=torch.long)
+            for level in range(depth):
+                key = key * cfg.codebook_size + prefix[:, level]
+            _, group = torch.unique(key, return_inverse=True)
+        else:
+            _, group = torch.unique(prefix, dim=0, return_inverse=True)
         group_rank = torch.randperm(int(group.max()) + 1, generator=generator)[group]
         jitter = torch.randperm(n, generator=generator)
         order = torch.from_numpy(np.lexsort((jitter.numpy(), group_rank.numpy())))
