@@ -226,7 +226,11 @@ Masking (CAVPM, all five rules), the dual tower (lambda_cl 0.1; only where the
 data has interactions, so never on amazon-industrial), the conflict-aware
 last-level resolution, and conflict-aware or random batch composition. The
 last column names the method presets whose runs the row holds (two presets
-that trained the same thing are counted once per seed). In amazon-beauty
+that trained the same thing are counted once per seed; in the first pass of
+runs every QuaSID-family preset was given the repulsion settings, so the
+presets `rqvae_cl` and `rqvae_resolve` of that pass trained with HMR too and
+appear under two rows). `fit_seconds` are wall times on a machine shared with
+other jobs, not a speed figure: [overhead.md](overhead.md) is. In amazon-beauty
 {beauty_dup} of items share their exact content with another item: those
 collisions are benign, and only interaction data can separate them.
 

@@ -26,8 +26,8 @@ MAX_CODEBOOK_SIZE = 65536
 MAX_LEVELS = 16
 #: Rows a tokenizer fitted on an ``EmbeddingStream`` trains on by default (a uniform sample held in memory).
 FIT_SAMPLE_SIZE = 1_000_000
-#: Rows per ``_encode`` call: a 4096-row block keeps an MLP encoder's activations in cache; on CPU it
-#: encodes ~1.5x faster than 65536-row blocks (benchmarks/bench_scale.py, docs/scale.md).
+#: Rows per ``_encode`` call: a 4096-row block keeps an MLP encoder's activations in cache; on CPU the
+#: encoder's matrix products ran ~15% faster than in 65536-row blocks (benchmarks/results/scale.json).
 ENCODE_BLOCK = 4096
 
 
