@@ -103,3 +103,12 @@ def test_histories_too_short_to_split_fall_back_to_content_only(data):
     with pytest.warns(UserWarning, match="no user histories"):
         tok = QuaSID(**FAST).fit(Dataset(cat, short))
     assert tok.collab_ is None
+
+
+def test_streamed_encode_equals_in_memory_encode(data):
+    from quasid.data.stream import EmbeddingStream
+
+    tok = QuaSID(**FAST).fit(data)
+    cat = data.catalog
+    stream = EmbeddingStream.from_array(cat.embeddings, chunk_size=37, ids=cat.item_ids)
+    np.testing.assert_array_equal(tok.encode(stream), tok.encode(data))

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from quasid.data.dataset import Dataset
+from quasid.data.stream import EmbeddingStream
 from quasid.errors import ConfigError, DataError
 from quasid.qualify import DualTowerContrastive, HammingMarginRepulsion, MaskConfig, MaskContext
 from quasid.qualify.masking import RULES
@@ -243,9 +244,10 @@ class QuaSID(RQVAE):
         return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
     # --- inference ---------------------------------------------------------------------------
-    def rows_of(self, data: Dataset | Any) -> Tensor:
+    def rows_of(self, data: Dataset | EmbeddingStream | Any) -> Tensor:
         """Training-catalog rows of ``data``'s items (-1 for items unseen at fit time)."""
-        ids = as_dataset(data).catalog.item_ids.astype(str)
+        source = data.item_ids() if isinstance(data, EmbeddingStream) else as_dataset(data).catalog.item_ids
+        ids = np.asarray(source).astype(str)
         assert self.item_ids_ is not None
         lookup = {k: i for i, k in enumerate(self.item_ids_.astype(str))}
         return torch.tensor([lookup.get(k, -1) for k in ids], dtype=torch.long)
@@ -260,12 +262,21 @@ class QuaSID(RQVAE):
         return codes
 
     def _raw_codes(self, data: Any, batch_size: int) -> np.ndarray:
-        """The quantizer's codes, before last-level resolution."""
+        """The quantizer's codes, before last-level resolution (streams are read chunk by chunk)."""
         if not self._uses_dual_tower():
             return super().encode(data, batch_size)
-        x = as_dataset(data).catalog.require_embeddings()
-        self._check_dim(x)
-        return self._latent_codes(x, self.rows_of(data), batch_size)[0]
+        if not isinstance(data, EmbeddingStream):
+            data = EmbeddingStream.from_array(
+                as_dataset(data).catalog.require_embeddings(), chunk_size=batch_size
+            )
+        self._check_dim(data.dim)
+        rows = self.rows_of(data)
+        codes = np.empty((data.n_rows, self.config.n_levels), dtype=np.int64)
+        for start, chunk in data.chunks():
+            codes[start : start + len(chunk)] = self._latent_codes(
+                chunk, rows[start : start + len(chunk)], batch_size
+            )[0]
+        return codes
 
     @torch.no_grad()
     def _latent_codes(
