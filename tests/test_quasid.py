@@ -112,3 +112,22 @@ def test_streamed_encode_equals_in_memory_encode(data):
     cat = data.catalog
     stream = EmbeddingStream.from_array(cat.embeddings, chunk_size=37, ids=cat.item_ids)
     np.testing.assert_array_equal(tok.encode(stream), tok.encode(data))
+
+
+def test_encode_reads_each_items_own_collaborative_vector_and_resolved_token(data):
+    import dataclasses
+
+    import torch
+
+    # ids that are not row numbers, so rows must be found by id
+    cat = dataclasses.replace(data.catalog, item_ids=np.array([f"sku-{i}" for i in range(300)], dtype=object))
+    data = dataclasses.replace(data, catalog=cat)
+    tok = QuaSID(**FAST).fit(data)
+    x = data.catalog.embeddings
+    codes = tok.encode(data)
+    moved = tok.resolved_rows_
+    np.testing.assert_array_equal(codes[moved, -1], tok.resolved_last_)
+    with torch.no_grad():  # loud collaborative vectors: reading another row's (or none) changes codes
+        tok.collab_.weight.normal_(0.0, 10.0, generator=torch.Generator().manual_seed(0))
+    train_codes = tok._latent_codes(x, torch.arange(len(x)), 1024)[0]  # what training and resolution saw
+    np.testing.assert_array_equal(tok._raw_codes(data, 1024), train_codes)

@@ -266,8 +266,9 @@ class QuaSID(RQVAE):
         if not self._uses_dual_tower():
             return super().encode(data, batch_size)
         if not isinstance(data, EmbeddingStream):
+            catalog = as_dataset(data).catalog
             data = EmbeddingStream.from_array(
-                as_dataset(data).catalog.require_embeddings(), chunk_size=batch_size
+                catalog.require_embeddings(), chunk_size=batch_size, ids=catalog.item_ids
             )
         self._check_dim(data.dim)
         rows = self.rows_of(data)
