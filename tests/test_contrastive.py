@@ -12,15 +12,6 @@ from quasid.errors import ConfigError, DataError
 from quasid.qualify.contrastive import DualTowerContrastive, UserTower, sample_user_batches
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: handing them to a second thread costs more than the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class FixedUsers(nn.Module):
     """A user tower that returns given vectors, so the loss can be checked by hand."""
 

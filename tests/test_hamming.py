@@ -9,16 +9,6 @@ from quasid.errors import ConfigError
 from quasid.qualify import hamming
 from quasid.qualify.hamming import candidate_pairs, pairwise_hamming, severity
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These batches are tiny: handing them to a second thread costs more than the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 CODES = torch.tensor(
     [
         [1, 2, 3],

@@ -23,16 +23,6 @@ from quasid.qualify.masking import (
     valid_pairs,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: handing them to a second thread costs more than the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 N = 10
 # items 0,1: same text; 2,3: same group; 4,5: no content; 6,7: co-bought by two users;
 # 8: a near-copy of item 0's embedding under another text; 9: an ordinary item.

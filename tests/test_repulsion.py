@@ -17,15 +17,6 @@ from quasid.qualify.masking import MaskContext, valid_pair_mask
 from quasid.qualify.repulsion import HammingMarginRepulsion
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These batches are tiny: thread hand-off would cost more than the work on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def pair_at_cosine(cos: float) -> torch.Tensor:
     return torch.tensor([[1.0, 0.0], [cos, math.sqrt(1 - cos**2)]], requires_grad=True)
 

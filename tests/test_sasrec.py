@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -23,16 +23,6 @@ from quasid.rec import (
     leave_one_out_sets,
 )
 from quasid.sid.table import SIDTable
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models: one thread is faster than two on a shared CPU (no OpenMP barriers)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 N_ITEMS = 50
 FAST = TrainConfig(epochs=25, batch_size=64, lr=5e-3, patience=3, progress=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -26,17 +24,23 @@ from quasid.rec.tiger import (
 )
 from quasid.sid.table import SIDTable
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a shared CPU a 2-thread op waits for a busy core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = TigerConfig(d_model=32, num_encoder_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16, d_ff=64)
+
+
+def _generate(model: Tiger, histories: list[np.ndarray], beams: int, **constraint: object) -> torch.Tensor:
+    """Raw ``generate()`` beams (BOS + 4 SID tokens + EOS) under the given constraint, no filtering."""
+    ids, mask = model.histories.encode(histories)
+    gen = GenerationConfig(
+        num_beams=beams,
+        num_return_sequences=beams,
+        max_new_tokens=5,
+        do_sample=False,
+        pad_token_id=PAD,
+        eos_token_id=EOS,
+        decoder_start_token_id=BOS,
+    )
+    with torch.no_grad():
+        return model.t5.generate(input_ids=ids, attention_mask=mask, generation_config=gen, **constraint)
 
 
 def _table(n: int = 300, levels: int = 3, k: int = 8, seed: int = 0, dedup: bool = True) -> SIDTable:
@@ -147,23 +151,9 @@ def test_untrained_model_only_returns_valid_distinct_sids(k: int) -> None:
     assert all(tuple(table.full_codes()[i]) in valid for i in rec.reshape(-1))
     # raw beam output of generate() itself, before any filtering, when enough paths exist
     if k == 16:
-        ids, mask = model.histories.encode(histories)
-        gen = GenerationConfig(
-            num_beams=20,
-            num_return_sequences=20,
-            max_new_tokens=5,
-            do_sample=False,
-            pad_token_id=PAD,
-            eos_token_id=EOS,
-            decoder_start_token_id=BOS,
+        seqs = _generate(
+            model, histories, beams=20, logits_processor=LogitsProcessorList([TrieConstraint(model.trie)])
         )
-        with torch.no_grad():
-            seqs = model.t5.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                generation_config=gen,
-                logits_processor=LogitsProcessorList([TrieConstraint(model.trie)]),
-            )
         decoded = model.vocab.decode(seqs[:, 1:5].numpy())
         assert all(tuple(r) in valid for r in decoded.tolist())
         assert (seqs[:, 5] == EOS).all()
@@ -188,29 +178,11 @@ def test_processor_matches_prefix_allowed_tokens_fn() -> None:
     table = _table(n=100, k=6, seed=3)
     model = Tiger(table, TINY).eval()
     rng = np.random.default_rng(1)
-    ids, mask = model.histories.encode([rng.integers(0, 100, size=5) for _ in range(3)])
-    gen = GenerationConfig(
-        num_beams=8,
-        num_return_sequences=8,
-        max_new_tokens=5,
-        do_sample=False,
-        pad_token_id=PAD,
-        eos_token_id=EOS,
-        decoder_start_token_id=BOS,
+    histories = [rng.integers(0, 100, size=5) for _ in range(3)]
+    fast = _generate(
+        model, histories, beams=8, logits_processor=LogitsProcessorList([TrieConstraint(model.trie)])
     )
-    with torch.no_grad():
-        fast = model.t5.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            generation_config=gen,
-            logits_processor=LogitsProcessorList([TrieConstraint(model.trie)]),
-        )
-        slow = model.t5.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            generation_config=gen,
-            prefix_allowed_tokens_fn=model.trie.prefix_allowed_tokens_fn,
-        )
+    slow = _generate(model, histories, beams=8, prefix_allowed_tokens_fn=model.trie.prefix_allowed_tokens_fn)
     assert torch.equal(fast, slow)
 
 
