@@ -109,9 +109,10 @@ def resolve_last_level(
 
     _, prefix = np.unique(codes[:, :-1], axis=0, return_inverse=True)
     prefix = prefix.reshape(-1)
+    # last codes taken under each prefix, gathered only for the prefixes of conflicted SIDs
+    by_prefix = np.argsort(prefix, kind="stable")
+    sorted_prefix = prefix[by_prefix]
     used: dict[int, set[int]] = {}
-    for p, c in zip(prefix.tolist(), codes[:, -1].tolist(), strict=True):
-        used.setdefault(p, set()).add(c)
     cb_sq = (codebook**2).sum(-1)
 
     order = np.argsort(sid, kind="stable")
@@ -120,6 +121,9 @@ def resolve_last_level(
     for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
         members = order[lo:hi]
         p = int(prefix[members[0]])
+        if p not in used:
+            lo_p, hi_p = np.searchsorted(sorted_prefix, [p, p + 1])
+            used[p] = set(codes[by_prefix[lo_p:hi_p], -1].tolist())
         comps, comp_of = np.unique(components[members], return_inverse=True)
         # mean squared distance of each component's residuals to every codeword: [C, K]
         r = residuals[members]

@@ -256,22 +256,27 @@ class QuaSID(RQVAE):
         """SIDs; items seen at fit time use their collaborative vector and their resolved last token,
         new items are encoded from content only."""
         self._check_fitted()
-        codes = self._raw_codes(data, batch_size)
+        needs_rows = self._uses_dual_tower() or len(self.resolved_rows_) > 0
+        rows = self.rows_of(data) if needs_rows else None  # one id lookup serves both uses
+        codes = self._raw_codes(data, batch_size, rows)
         if len(self.resolved_rows_):
-            codes = self._apply_resolution(codes, self.rows_of(data).numpy())
+            assert rows is not None
+            codes = self._apply_resolution(codes, rows.numpy())
         return codes
 
-    def _raw_codes(self, data: Any, batch_size: int) -> np.ndarray:
-        """The quantizer's codes, before last-level resolution (streams are read chunk by chunk)."""
+    def _raw_codes(self, data: Any, batch_size: int, rows: Tensor | None = None) -> np.ndarray:
+        """The quantizer's codes, before last-level resolution (streams are read chunk by chunk).
+
+        ``rows``: ``rows_of(data)`` when the caller has it already."""
         if not self._uses_dual_tower():
             return super().encode(data, batch_size)
+        if rows is None:
+            rows = self.rows_of(data)
         if not isinstance(data, EmbeddingStream):
-            catalog = as_dataset(data).catalog
             data = EmbeddingStream.from_array(
-                catalog.require_embeddings(), chunk_size=batch_size, ids=catalog.item_ids
+                as_dataset(data).catalog.require_embeddings(), chunk_size=batch_size
             )
         self._check_dim(data.dim)
-        rows = self.rows_of(data)
         codes = np.empty((data.n_rows, self.config.n_levels), dtype=np.int64)
         for start, chunk in data.chunks():
             codes[start : start + len(chunk)] = self._latent_codes(
