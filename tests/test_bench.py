@@ -244,3 +244,40 @@ def test_a_finished_tokenizer_run_is_reused_and_a_changed_one_refitted(tmp_path)
     changed = config.override(["method.rqkmeans.codebook_size=4"])
     refit = method_sids(changed.method_spec("rqkmeans"), 0, dataset, changed, tmp_path, progress=False)
     assert not refit.reused and refit.table.codebook_size == 4 and refit.table.codes.max() < 4
+
+
+def test_benches_run_in_parallel_folders_merge_into_one_report(tmp_path, monkeypatch, capsys):
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY)
+    base = ["-c", str(toml), "--methods", "rqkmeans", "--recommenders", "sasrec_sid", "--no-progress"]
+    for seed in (0, 1):
+        args = ["bench", DATA, *base, "--seeds", str(seed), "-o", str(tmp_path / f"s{seed}")]
+        code, _, err = run_cli(monkeypatch, capsys, *args)
+        assert code == 0, err
+    merged = tmp_path / "merged"
+    sources = ["--merge", str(tmp_path / "s0"), "--merge", str(tmp_path / "s1")]
+    code, _, err = run_cli(monkeypatch, capsys, "bench", *sources, "-o", str(merged))
+    assert code == 0, err
+    results = json.loads((merged / "results.json").read_text())
+    assert sorted((c["seed"], c["session"]) for c in results["cells"]) == [(0, 0), (1, 1)]
+    assert set(results["sids"]) == {"rqkmeans/s0", "rqkmeans/s1"} and len(results["sessions"]) == 2
+    assert (merged / "runs" / "rqkmeans-s1" / "sids.parquet").exists()
+
+    # the two-seed config over the merged folder finds every cell done: it trains and fits nothing
+    def fail(*_args, **_kwargs):
+        raise AssertionError("a merged cell was run again")
+
+    monkeypatch.setattr(bench_runner, "train_cell", fail)
+    monkeypatch.setattr(bench_runner, "method_sids", fail)
+    config = BenchConfig.from_cli(DATA, toml, parse_list_options([*base[2:6], "--seeds", "0", "1"]))
+    again = run_bench(config, merged, progress=False, plots=False)
+    assert len(again["cells"]) == 2 and "Cells done: 2 of 2." in (merged / "report.md").read_text()
+
+    # a folder whose cell ran another configuration is refused, and the target is left as it was
+    other = json.loads((tmp_path / "s1" / "results.json").read_text())
+    other["cells"][0]["fingerprint"] = "something-else"
+    (tmp_path / "s1" / "results.json").write_text(json.dumps(other))
+    before = (merged / "results.json").read_text()
+    with pytest.raises(ConfigError, match="another configuration"):
+        bench_runner.merge_folders(merged, [tmp_path / "s1"])
+    assert (merged / "results.json").read_text() == before

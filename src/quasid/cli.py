@@ -276,22 +276,34 @@ def bench(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Redo cells whose configuration changed.")
     ] = False,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option("--merge", help="First add FOLDER's finished cells to --out (repeatable)."),
+    ] = None,
     progress: Progress = True,
 ) -> None:
     """Methods x seeds x recommenders on one dataset -> report folder (report.md, results.json, plots/).
 
     List options take several values: --methods rqkmeans rqvae lcrec:PATH quasid (also sids:PATH,
     LABEL=SPEC), --seeds 0 1 2, --recommenders sasrec_sid sasrec_id tiger (or none).
-    Re-running on the same folder skips finished cells.
+    Re-running on the same folder skips finished cells. Benches run in parallel into separate
+    folders join with --merge FOLDER: with no data or config given, it only merges and renders.
     """
     import shlex
 
-    from quasid.bench import BenchConfig, report, run_bench
+    from quasid.bench import BenchConfig, merge_folders, report, run_bench
     from quasid.bench.config import parse_list_options
 
     if render is not None:
         out.print(f"[bold green]wrote[/] {report.render(render)}")
         return
+    if merge:
+        if out_dir is None:
+            raise ConfigError("quasid bench --merge needs --out FOLDER: the folder to merge into")
+        merge_folders(out_dir, merge)
+        if data is None and config is None and not ctx.args:
+            out.print(f"[bold green]wrote[/] {report.render(out_dir)}")
+            return
     tokens = list(ctx.args)
     if data is not None and data.startswith("-"):  # no DATA: click took the first list option for it
         tokens, data = [data, *tokens], None

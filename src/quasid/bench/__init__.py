@@ -7,6 +7,6 @@
 
 from quasid.bench.config import BenchConfig, MethodSpec, RecommenderSettings
 from quasid.bench.report import render
-from quasid.bench.runner import run_bench
+from quasid.bench.runner import merge_folders, run_bench
 
-__all__ = ["BenchConfig", "MethodSpec", "RecommenderSettings", "render", "run_bench"]
+__all__ = ["BenchConfig", "MethodSpec", "RecommenderSettings", "merge_folders", "render", "run_bench"]

@@ -81,16 +81,77 @@ def run_bench(
     return results
 
 
-def _load_or_start(out_dir: Path, config: BenchConfig, overwrite: bool) -> dict[str, Any]:
-    path = out_dir / RESULTS
-    if not path.exists():
-        return {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+def merge_folders(out_dir: str | Path, sources: list[str | Path]) -> dict[str, Any]:
+    """Add the finished SID tables and cells of other bench folders to ``out_dir``'s results.
+
+    For benches run in parallel (one process per core, one folder each) that belong in one report.
+    Every folder must hold the same data and protocol; a SID table or cell present in two folders
+    must have the same fingerprint (else ConfigError: the two ran different configurations). The
+    sources' sessions are appended, so each cell keeps its provenance, and their tokenizer run
+    folders are copied, so a resumed bench re-uses them. Returns the merged results.
+    """
+    import shutil
+
+    out_dir = Path(out_dir)
+    target = out_dir / RESULTS
+    if target.exists():
+        results = _read(target)
+    else:
+        results = {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+    runs: list[Path] = []
+    for source in map(Path, sources):
+        other = _read(source / RESULTS)
+        for field in ("data", "protocol"):
+            mine, theirs = results.get("config", {}).get(field), other["config"].get(field)
+            if "config" in results and mine != theirs:
+                raise ConfigError(f"{source}: {field}={theirs!r}, but {out_dir} holds {field}={mine!r}")
+        for key, record in other["sids"].items():
+            _check_same(results["sids"].get(key), record, f"SIDs {key}", source)
+            results["sids"][key] = record
+        offset = len(results["sessions"])
+        done = {_cell_key(c): c for c in results["cells"]}
+        for cell in other["cells"]:
+            what = "cell {} · {} · seed {}".format(*_cell_key(cell))
+            _check_same(done.get(_cell_key(cell)), cell, what, source)
+            done[_cell_key(cell)] = {**cell, "session": cell["session"] + offset}
+        results["cells"] = list(done.values())
+        results["sessions"] += [{**session, "merged_from": str(source)} for session in other["sessions"]]
+        results["methods"] = {**other["methods"], **results["methods"]}
+        for key in ("config", "dataset", "published"):
+            results.setdefault(key, other[key])
+        runs += sorted((source / "runs").glob("*")) if (source / "runs").is_dir() else []
+    for run in runs:  # only once every source has merged cleanly
+        if not (out_dir / "runs" / run.name).exists():
+            shutil.copytree(run, out_dir / "runs" / run.name)
+    write_json(target, results)
+    return results
+
+
+def _check_same(mine: dict[str, Any] | None, theirs: dict[str, Any], what: str, source: Path) -> None:
+    if mine is not None and mine["fingerprint"] != theirs["fingerprint"]:
+        raise ConfigError(
+            f"{source}: {what} ran with another configuration than the one already in the target "
+            "folder: merge only folders of the same bench config"
+        )
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path} not found: give a bench report folder (one holding {RESULTS})") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc}): move it away to start the bench afresh") from None
     if results.get("format") != FORMAT:
         raise DataError(f"{path} was written by another bench format ({results.get('format')!r})")
+    return results
+
+
+def _load_or_start(out_dir: Path, config: BenchConfig, overwrite: bool) -> dict[str, Any]:
+    path = out_dir / RESULTS
+    if not path.exists():
+        return {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+    results = _read(path)
     old = results.get("config", {})
     if old.get("data") != config.data or old.get("protocol") != config.protocol:
         if not overwrite:
