@@ -127,7 +127,7 @@ def components(run: dict[str, Any]) -> str:
     if "cl" in last:
         parts.append("dual tower")
     if cfg.get("resolve_conflicts"):
-        parts.append("resolution")
+        parts.append("resolution" + (" (benign too)" if cfg.get("resolve_benign") else ""))
     parts.append("conflict batches" if cfg["conflict_batches"] else "random batches")
     return " + ".join(parts)
 

@@ -8,6 +8,7 @@ from quasid.data.dataset import Dataset
 from quasid.data.synthetic import make_synthetic
 from quasid.errors import ConfigError
 from quasid.tokenizers import RQVAECL, RQVAEHMR, QuaSID, RQVAEHMRMask, SIDTokenizer
+from quasid.tokenizers.quasid import interaction_factors
 from test_tokenizers import Killer
 
 FAST = {"codebook_size": 8, "epochs": 4, "batch_size": 128, "latent_dim": 8, "warmup_epochs": 1}
@@ -66,6 +67,8 @@ def test_bad_parameters_name_the_field(data):
         QuaSID(**FAST, mask_rules=["nope"]).fit(data)
     with pytest.raises(ConfigError, match="interactions"):
         QuaSID(**FAST, interactions="test").fit(data)
+    with pytest.raises(ConfigError, match="collab_init"):
+        QuaSID(**FAST, collab_init="random").fit(data)
 
 
 def test_killed_quasid_resumes_to_the_uninterrupted_result(tmp_path, data):
@@ -131,3 +134,20 @@ def test_encode_reads_each_items_own_collaborative_vector_and_resolved_token(dat
         tok.collab_.weight.normal_(0.0, 10.0, generator=torch.Generator().manual_seed(0))
     train_codes = tok._latent_codes(x, torch.arange(len(x)), 1024)[0]  # what training and resolution saw
     np.testing.assert_array_equal(tok._raw_codes(data, 1024), train_codes)
+
+
+def test_interaction_factors_follow_who_bought_what():
+    # users 0-1 buy items 0-2, users 2-3 buy items 3-5; item 6 is never bought
+    sequences = [np.array([0, 1, 2]), np.array([2, 1, 0]), np.array([3, 4, 5]), np.array([5, 4, 3, 3])]
+    f = interaction_factors(sequences, n_items=7, dim=2, seed=0)
+    assert f.shape == (7, 2) and np.isclose(f[:6].std(), 1.0, atol=0.3)
+    np.testing.assert_array_equal(f[6], 0.0)
+    unit = f[:6] / np.linalg.norm(f[:6], axis=1, keepdims=True)
+    sim = unit @ unit.T
+    assert sim[0, 1] > 0.99 and sim[3, 5] > 0.99 and abs(sim[0, 3]) < 1e-3
+
+
+def test_svd_collaborative_start_trains_and_is_reproducible(data):
+    tok = QuaSID(**FAST, collab_init="svd").fit(data)
+    assert tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0
+    np.testing.assert_array_equal(tok.encode(data), QuaSID(**FAST, collab_init="svd").fit(data).encode(data))

@@ -83,6 +83,17 @@ def test_resolution_splits_variants_and_keeps_duplicates_together(tmp_path):
     np.testing.assert_array_equal(loaded.encode(data), codes)
 
 
+def test_resolve_benign_gives_duplicates_their_own_sids_under_the_same_prefix():
+    data = _planted()
+    params = {**FAST, "codebook_size": 16, "epochs": 3}
+    tok = RQVAEResolve(**params, resolve_benign=True).fit(data)
+    codes = tok.encode(data)
+    assert len(np.unique(codes, axis=0)) == len(codes)  # 16 last codes per prefix leave room for all
+    dup = np.arange(30, 60)
+    np.testing.assert_array_equal(codes[dup, :2], codes[dup + 60, :2])  # duplicates stay side by side
+    np.testing.assert_array_equal(codes[:, :2], tok._raw_codes(data, 1024)[:, :2])
+
+
 def test_new_items_get_raw_codes_and_the_full_method_resolves_by_default():
     data = make_synthetic(n_items=300, n_users=250, seed=0)
     tok = QuaSID(**FAST).fit(data)

@@ -62,11 +62,17 @@ class QuaSIDConfig(RQVAEConfig):
     pooling: str = "mean"
     max_history: int = 20
     collab_dim: int = 16  # per-item collaborative input to the encoder (0 = content only)
+    # start of the collaborative vectors: "zeros" (learnt by the dual tower alone) or "svd" (item
+    # factors of the training interactions, so collaborative signal shapes the codes from epoch 0)
+    collab_init: str = "zeros"
     interactions: str = "train"  # "train": leave-one-out training part only; "all": every event
     # batch composition
     conflict_batches: bool = True  # compose batches so currently colliding items meet
     # after training: split qualified collisions in the last token (qualify.resolution)
     resolve_conflicts: bool = True
+    # ... and benign collisions too: every item its own last token where its prefix has a free
+    # code (unique SIDs for recommenders; benign items still share their prefix)
+    resolve_benign: bool = False
 
     def validate(self, n_items: int | None = None) -> None:
         super().validate(n_items)
@@ -79,6 +85,8 @@ class QuaSIDConfig(RQVAEConfig):
             raise ConfigError(f"mask_rules has unknown rule(s) {unknown}; valid: {list(RULES)}")
         if self.interactions not in {"train", "all"}:
             raise ConfigError(f"interactions must be 'train' or 'all', got {self.interactions!r}")
+        if self.collab_init not in {"zeros", "svd"}:
+            raise ConfigError(f"collab_init must be 'zeros' or 'svd', got {self.collab_init!r}")
         if self.collab_dim < 0 or self.warmup_epochs < 0:
             raise ConfigError("collab_dim and warmup_epochs must be >= 0")
         self.mask_config()  # validates theta_dup / k_co
@@ -172,6 +180,9 @@ class QuaSID(RQVAE):
         if self._uses_dual_tower():
             self.collab_ = nn.Embedding(len(x), cfg.collab_dim).to(device)
             nn.init.zeros_(self.collab_.weight)
+            if cfg.collab_init == "svd":
+                init = interaction_factors(sequences, len(x), cfg.collab_dim, cfg.seed)
+                self.collab_.weight.data.copy_(torch.from_numpy(init))
             self.dual_tower_ = DualTowerContrastive(
                 cfg.latent_dim, cfg.temperature, cfg.pooling, cfg.max_history
             ).to(device)
@@ -312,13 +323,12 @@ class QuaSID(RQVAE):
         assert self.model_ is not None
         raw, residuals = self._latent_codes(x, torch.arange(len(x)), 65536, residuals=True)
         assert residuals is not None
-        rules, _ = benign_rules(dataset.catalog)
-        result = resolve_last_level(
-            raw,
-            residuals,
-            self.model_.quantizer.codebooks[-1].detach().cpu().numpy(),
-            benign_components(raw, rules),
-        )
+        if self.config.resolve_benign:
+            components = np.arange(len(raw), dtype=np.int64)  # every item is its own component
+        else:
+            components = benign_components(raw, benign_rules(dataset.catalog)[0])
+        codebook = self.model_.quantizer.codebooks[-1].detach().cpu().numpy()
+        result = resolve_last_level(raw, residuals, codebook, components)
         self.resolved_rows_ = result.moved
         self.resolved_raw_ = raw[result.moved]
         self.resolved_last_ = result.codes[result.moved, -1]
@@ -406,6 +416,35 @@ class _TargetEvents:
         real = cols >= self.user_start[ev][:, None]
         history = np.where(real, self.flat[np.clip(cols, 0, None)], -1)
         return keep, history
+
+
+def interaction_factors(sequences: list[np.ndarray], n_items: int, dim: int, seed: int) -> np.ndarray:
+    """``[n_items, dim]`` item factors of the binary user x item matrix (truncated SVD, U * sqrt(S)).
+
+    Scaled to unit global std, the scale of the standardised content the encoder reads beside
+    them; items without training events get zeros, as unseen items do at encode time.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import svds
+
+    out = np.zeros((n_items, dim), dtype=np.float32)
+    rows = np.concatenate([np.full(len(s), u) for u, s in enumerate(sequences)]) if sequences else []
+    cols = np.concatenate(sequences) if sequences else []
+    if len(cols) == 0:
+        return out
+    matrix = csr_matrix((np.ones(len(cols), np.float32), (cols, rows)), shape=(n_items, len(sequences)))
+    matrix.data[:] = 1.0  # repeated events count once
+    k = min(dim, min(matrix.shape) - 1)
+    if k < 1:
+        return out
+    v0 = np.random.default_rng(seed).uniform(-1, 1, min(matrix.shape))
+    u, sv, _ = svds(matrix, k=k, v0=v0)
+    factors = u * np.sqrt(sv)[None, :]
+    seen = np.asarray(matrix.getnnz(axis=1) > 0)
+    factors[~seen] = 0.0
+    std = float(factors[seen].std()) or 1.0
+    out[:, :k] = factors / std
+    return out
 
 
 # Ablations: one component of QuaSID each on top of RQ-VAE (QUASID.md section 7).
