@@ -281,3 +281,16 @@ def test_benches_run_in_parallel_folders_merge_into_one_report(tmp_path, monkeyp
     with pytest.raises(ConfigError, match="another configuration"):
         bench_runner.merge_folders(merged, [tmp_path / "s1"])
     assert (merged / "results.json").read_text() == before
+
+
+def test_cold_start_protocol_hides_cold_items_from_tokenizers_and_tests_only_on_them():
+    dataset = load_data(DATA)
+    config = BenchConfig(data=DATA, protocol="cold_start", cold_frac=0.2)
+    data = protocol_data(dataset, config)
+    seen_by_tokenizers = set(data.tokenizer_data.interactions.items.tolist())
+    trained_on = set(np.concatenate(data.train).tolist())
+    targets = set(data.test.targets.tolist())
+    assert targets and data.summary["cold_items"] > 0
+    assert not targets & seen_by_tokenizers and not targets & trained_on  # no cold event leaks
+    assert not targets & set(data.valid.targets.tolist())  # model selection on warm items only
+    assert data.tokenizer_data.catalog is dataset.catalog  # cold items still get SIDs, from content

@@ -339,7 +339,9 @@ def render_markdown(results: dict[str, Any], plots: set[str] | None = None) -> s
     lines += [
         f"- Methods: {', '.join(described) or 'none'}. Baselines: every method but QuaSID and its ablations.",
         f"- Seeds: {', '.join(map(str, config.seeds))}. A seed fits the tokenizers and initialises and "
-        "shuffles the recommenders; peer SID files are the same for every seed.",
+        "shuffles the recommenders;",
+        "  peer SID files are the same for every seed, and their authors built them from their own item",
+        "  content, not from the embeddings below.",
         f"- Item content: embeddings `{config.embedding.source}` / `{config.embedding.model}` "
         "(as `quasid fit` computes them; text vectors are cached on disk).",
     ]
