@@ -45,6 +45,15 @@ def test_rqvae_training_reduces_reconstruction_loss():
     assert tok.history_[-1]["recon"] < 0.7 * tok.history_[0]["recon"]
 
 
+def test_fit_trains_whatever_grad_mode_the_caller_left():
+    # e.g. a notebook where Ctrl-C landed inside a no-grad block and left grad off
+    x = clustered()
+    with torch.no_grad():
+        tok = RQVAE(codebook_size=16, epochs=3, batch_size=128, latent_dim=8).fit(x)
+        assert not torch.is_grad_enabled()
+    assert tok.history_[-1]["recon"] < tok.history_[0]["recon"]
+
+
 class Killer:
     """A zero-weight auxiliary loss that interrupts training at a given step, like a kill signal."""
 

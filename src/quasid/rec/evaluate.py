@@ -262,7 +262,7 @@ class Trainer:
         cfg = self.config
         if len(valid) == 0:
             raise DataError("the validation set is empty: early stopping needs at least one case")
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():  # whatever grad mode the caller left
             torch.manual_seed(cfg.seed)
             return self._fit(train_sequences, valid, test)
 

@@ -120,7 +120,10 @@ class SIDTokenizer(ABC):
         x = dataset.catalog.require_embeddings()
         self.config.validate(n_items=len(x))
         self.input_dim_ = x.shape[1]
-        self._fit(x, dataset, progress=progress, **kwargs)
+        # training owns its grad mode: an interrupt that lands inside a torch no-grad context's
+        # __enter__ (Ctrl-C in a notebook, SIGTERM) can leave grad off for the whole process
+        with torch.enable_grad():
+            self._fit(x, dataset, progress=progress, **kwargs)
         return self
 
     def encode(
