@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -494,14 +493,11 @@ REAL = {
 @pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_sequence_sets_load(shared_data: Path, name: str) -> None:
-    start = time.perf_counter()
     ds = load_dataset(shared_data / name)
-    elapsed = time.perf_counter() - start
     assert ds.interactions is not None
     assert (ds.catalog.n_items, ds.interactions.n_users, ds.interactions.n_events) == REAL[name]
     assert ds.catalog.attributes is not None and len(ds.catalog.attributes) == ds.catalog.n_items
     assert ds.catalog.item_ids[0] == "1" and ds.catalog.item_ids[-1] == str(REAL[name][0])
-    assert elapsed < 3.0  # beauty loads in ~0.2 s; generous for slow CI
 
 
 @pytest.mark.integration
