@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import GenerationConfig, LogitsProcessorList
+from transformers import LogitsProcessorList
 
 from quasid.errors import ConfigError, DataError
 from quasid.rec.evaluate import EvalSet, TrainConfig, Trainer
 from quasid.rec.tiger import (
-    BOS,
     EOS,
     PAD,
     HistoryEncoder,
@@ -30,15 +29,7 @@ TINY = TigerConfig(d_model=32, num_encoder_layers=1, num_decoder_layers=1, num_h
 def _generate(model: Tiger, histories: list[np.ndarray], beams: int, **constraint: object) -> torch.Tensor:
     """Raw ``generate()`` beams (BOS + 4 SID tokens + EOS) under the given constraint, no filtering."""
     ids, mask = model.histories.encode(histories)
-    gen = GenerationConfig(
-        num_beams=beams,
-        num_return_sequences=beams,
-        max_new_tokens=5,
-        do_sample=False,
-        pad_token_id=PAD,
-        eos_token_id=EOS,
-        decoder_start_token_id=BOS,
-    )
+    gen = model.generation_config(beams)
     with torch.no_grad():
         return model.t5.generate(input_ids=ids, attention_mask=mask, generation_config=gen, **constraint)
 

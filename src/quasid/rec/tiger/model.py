@@ -199,6 +199,20 @@ class Tiger(nn.Module):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 
     # --- inference ------------------------------------------------------------------------
+    def generation_config(self, beams: int) -> GenerationConfig:
+        """Beam search returning every beam: BOS, the SID's tokens, then EOS (scored by sum, not length)."""
+        return GenerationConfig(
+            num_beams=beams,
+            num_return_sequences=beams,
+            max_new_tokens=self.vocab.sid_length + 1,
+            do_sample=False,
+            early_stopping=True,
+            length_penalty=0.0,
+            pad_token_id=PAD,
+            eos_token_id=EOS,
+            decoder_start_token_id=BOS,
+        )
+
     @torch.inference_mode()
     def decode(
         self,
@@ -220,17 +234,7 @@ class Tiger(nn.Module):
             return out
         was_training = self.training
         self.eval()
-        gen = GenerationConfig(
-            num_beams=beams,
-            num_return_sequences=beams,
-            max_new_tokens=self.vocab.sid_length + 1,
-            do_sample=False,
-            early_stopping=True,
-            length_penalty=0.0,
-            pad_token_id=PAD,
-            eos_token_id=EOS,
-            decoder_start_token_id=BOS,
-        )
+        gen = self.generation_config(beams)
         processors = LogitsProcessorList([TrieConstraint(self.trie)])
         lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=n)
         order = np.argsort(np.minimum(lengths, self.config.max_items), kind="stable")  # less padding
