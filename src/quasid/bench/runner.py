@@ -94,10 +94,7 @@ def merge_folders(out_dir: str | Path, sources: list[str | Path]) -> dict[str, A
 
     out_dir = Path(out_dir)
     target = out_dir / RESULTS
-    if target.exists():
-        results = _read(target)
-    else:
-        results = {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+    results = _read(target) if target.exists() else _empty_results()
     runs: list[Path] = []
     for source in map(Path, sources):
         other = _read(source / RESULTS)
@@ -147,10 +144,14 @@ def _read(path: Path) -> dict[str, Any]:
     return results
 
 
+def _empty_results() -> dict[str, Any]:
+    return {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+
+
 def _load_or_start(out_dir: Path, config: BenchConfig, overwrite: bool) -> dict[str, Any]:
     path = out_dir / RESULTS
     if not path.exists():
-        return {"format": FORMAT, "sessions": [], "methods": {}, "sids": {}, "cells": []}
+        return _empty_results()
     results = _read(path)
     old = results.get("config", {})
     if old.get("data") != config.data or old.get("protocol") != config.protocol:

@@ -428,8 +428,10 @@ def interaction_factors(sequences: list[np.ndarray], n_items: int, dim: int, see
     from scipy.sparse.linalg import svds
 
     out = np.zeros((n_items, dim), dtype=np.float32)
-    rows = np.concatenate([np.full(len(s), u) for u, s in enumerate(sequences)]) if sequences else []
-    cols = np.concatenate(sequences) if sequences else []
+    if not sequences:
+        return out
+    rows = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])  # user of each event
+    cols = np.concatenate(sequences)
     if len(cols) == 0:
         return out
     matrix = csr_matrix((np.ones(len(cols), np.float32), (cols, rows)), shape=(n_items, len(sequences)))
