@@ -11,6 +11,7 @@ from quasid.bench import BenchConfig, run_bench
 from quasid.bench import runner as bench_runner
 from quasid.bench.config import parse_list_options
 from quasid.bench.methods import method_sids, read_peer_table
+from quasid.bench.paired import per_user_ndcg
 from quasid.bench.recommenders import protocol_data
 from quasid.bench.report import aggregate, gains, render_markdown, target_status
 from quasid.data.dataset import Dataset
@@ -76,6 +77,10 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
         assert set(c["test"]) == set(METRICS) and all(0.0 <= v <= 1.0 for v in c["test"].values())
         assert 1 <= c["best_epoch"] <= c["epochs_run"] == len(c["history"]) <= 2
         assert c["history"][c["best_epoch"] - 1]["valid"]["ndcg@10"] == c["valid"]["ndcg@10"]
+        per_user = per_user_ndcg(c)  # the stored per-user ranks give back the cell's own figure
+        assert len(per_user) == c["n_test"] and per_user.mean() == pytest.approx(c["test"]["ndcg@10"])
+        window = c["train"]["patience"] * c["train"]["eval_every"]
+        assert c["capped_improving"] == (c["stop"] == "epochs" and c["best_epoch"] > c["epochs_run"] - window)
     tiger = [c for c in cells if c["recommender"] == "tiger"]
     assert all(c["n_valid"] == 40 and c["n_test"] == 120 for c in tiger)  # validation subsample, full test
     assert len(results["sids"]) == 4 and results["sessions"][0]["command"].startswith("quasid bench")
@@ -294,3 +299,32 @@ def test_cold_start_protocol_hides_cold_items_from_tokenizers_and_tests_only_on_
     assert not targets & seen_by_tokenizers and not targets & trained_on  # no cold event leaks
     assert not targets & set(data.valid.targets.tolist())  # model selection on warm items only
     assert data.tokenizer_data.catalog is dataset.catalog  # cold items still get SIDs, from content
+
+
+def test_a_method_can_set_its_own_shape_beside_the_benchs(tmp_path):
+    data = "synthetic:n_items=60,n_users=10"
+    dataset = load_data(data)
+    config = BenchConfig.from_dict(
+        {
+            "data": data,
+            "methods": ["rqkmeans", "flat"],
+            "method": {
+                "rqkmeans": {"codebook_size": 8},
+                "flat": {"source": "rqkmeans", "codebook_size": 8, "n_levels": 4, "disambiguate": False},
+            },
+            "recommenders": [],
+        }
+    )
+    tokened = method_sids(config.method_spec("rqkmeans"), 0, dataset, config, tmp_path, progress=False)
+    flat = method_sids(config.method_spec("flat"), 0, dataset, config, tmp_path, progress=False)
+    assert tokened.table.dedup is not None and tokened.table.n_levels == 3
+    assert flat.table.dedup is None and flat.table.n_levels == 4  # the peers' shape: 4 levels, no token
+    assert config.disambiguates("rqkmeans") and not config.disambiguates("flat")
+    same = config.override(["method.rqkmeans.disambiguate=true"])  # spelled out: another fingerprint
+    assert same.sid_fingerprint("rqkmeans") != config.sid_fingerprint("rqkmeans")
+    with pytest.raises(ConfigError, match="disambiguate must be true or false"):
+        config.override(["method.flat.disambiguate=1"])
+    with pytest.raises(ConfigError, match="does not take"):
+        BenchConfig.from_dict(
+            {"methods": ["p"], "method": {"p": {"source": "lcrec", "path": "x", "disambiguate": False}}}
+        )

@@ -71,6 +71,7 @@ class MethodSpec:
     path: str | None = None  # peer SID file (lcrec / sids)
     semantic_levels: int | None = None  # lcrec: leading semantic levels (default: all but the last)
     codebook_size: int | None = None  # lcrec: K (default: the largest code + 1)
+    disambiguate: bool | None = None  # tokenizers: this method's dedup token (None: the bench's setting)
 
     @property
     def is_tokenizer(self) -> bool:
@@ -105,7 +106,7 @@ class BenchConfig:
     split_seed: int = 0  # cold_start: which items are withheld (fixed across seeds and methods)
     threads: int = 1  # torch threads (one is fastest for these model sizes on a shared CPU)
     device: str = "cpu"  # recommenders' device
-    disambiguate: bool = True  # tokenizer SIDs get the TIGER-style dedup token
+    disambiguate: bool = True  # tokenizer SIDs get the TIGER-style dedup token (method.NAME.disambiguate)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     method: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method parameters
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for every recommender
@@ -262,8 +263,16 @@ class BenchConfig:
                 f"unknown method {label!r}; choose a tokenizer {sorted(TOKENIZERS)}, lcrec:PATH (an LC-Rec "
                 "index.json) or sids:PATH (a SID Parquet file)"
             )
+        disambiguate = section.pop("disambiguate", None)
+        if disambiguate is not None and not isinstance(disambiguate, bool):
+            raise ConfigError(f"bench config: method.{label}.disambiguate must be true or false")
         get_tokenizer_class(source).config_class.from_dict({**section, "seed": 0})  # names checked here
-        return MethodSpec(label, source, role, params=section)
+        return MethodSpec(label, source, role, params=section, disambiguate=disambiguate)
+
+    def disambiguates(self, label: str) -> bool:
+        """Whether a tokenizer method's SIDs get the dedup token: its own setting, else the bench's."""
+        own = self.method_spec(label).disambiguate
+        return self.disambiguate if own is None else own
 
     # --- per-recommender configs ---------------------------------------------------------------
     def model_config(self, recommender: str, seed: int) -> Any:
@@ -349,6 +358,9 @@ class BenchConfig:
         """A digest of what one method's SIDs depend on (seed aside), library defaults left out."""
         embedding = self.embedding
         defaults = EmbeddingConfig()
+        method = self.method_spec(label).to_dict()
+        if method["disambiguate"] is None:  # unset: digests of benches made before the field stay valid
+            del method["disambiguate"]
         return _digest(
             {
                 "data": self.data,
@@ -359,7 +371,7 @@ class BenchConfig:
                     if getattr(embedding, f.name) != getattr(defaults, f.name)
                 },
                 "disambiguate": self.disambiguate,
-                "method": self.method_spec(label).to_dict(),
+                "method": method,
             }
         )
 

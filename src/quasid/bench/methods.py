@@ -126,7 +126,7 @@ def _fit_tokenizer(
         method=spec.source,
         data=config.data,
         seed=seed,
-        disambiguate=config.disambiguate,
+        disambiguate=config.disambiguates(spec.label),
         embedding=config.embedding,
         tokenizer=dict(spec.params),
     )

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from quasid.bench.config import BenchConfig
+from quasid.bench.paired import compact_ranks
 from quasid.data.dataset import Dataset
 from quasid.data.splits import cold_start_split, leave_one_out
 from quasid.errors import ConfigError
@@ -115,6 +116,15 @@ def stop_reason(fit: FitResult, train_config: TrainConfig) -> str:
     return "patience"
 
 
+def capped_while_improving(best_epoch: int, epochs_run: int, stop: str, train: dict[str, Any]) -> bool:
+    """Whether a cell ran into its epoch cap with its best validation inside the last patience window,
+    i.e. it might still have improved: its figures are a lower bound, not a converged value."""
+    if stop != "epochs":
+        return False
+    window = int(train.get("patience", TrainConfig.patience)) * int(train.get("eval_every", 1))
+    return best_epoch > epochs_run - window
+
+
 def train_cell(
     model: nn.Module,
     train_config: TrainConfig,
@@ -126,12 +136,16 @@ def train_cell(
     valid = valid_subsample(data.valid, valid_users, train_config.seed)
     fit = Trainer(model, train_config, on_epoch).fit(data.train, valid, data.test)
     evaluated = [h for h in fit.history if h.valid is not None]
+    stop = stop_reason(fit, train_config)
     return {
         "valid": fit.valid,
         "test": fit.test,
         "best_epoch": fit.best_epoch,
         "epochs_run": len(fit.history),
-        "stop": stop_reason(fit, train_config),
+        "stop": stop,
+        "capped_improving": capped_while_improving(
+            fit.best_epoch, len(fit.history), stop, asdict(train_config)
+        ),
         "seconds": fit.seconds,
         "seconds_per_epoch_train": float(np.mean([h.train_seconds for h in fit.history])),
         "seconds_per_eval": float(np.mean([h.eval_seconds for h in evaluated])) if evaluated else None,
@@ -140,6 +154,8 @@ def train_cell(
         "history": [asdict(h) for h in fit.history],
         "model": describe(model),
         "train": {k: v for k, v in asdict(train_config).items() if k != "progress"},
+        # per-user test ranks, compactly, for the paired bootstrap (bench.paired)
+        "test_top": compact_ranks(fit.test_ranks, max(train_config.ks)),
     }
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import tomli_w
 
 from quasid.bench.config import RECOMMENDERS, BenchConfig
+from quasid.bench.paired import compare_cells
+from quasid.bench.recommenders import capped_while_improving
 from quasid.errors import DataError
 from quasid.io import atomic_open
 
@@ -76,8 +78,16 @@ def aggregate(cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]
                 "best_epoch": mean_std([c["best_epoch"] for c in group]),
                 "minutes": mean_std([c["seconds"] / 60 for c in group]),
                 "stops": sorted({c["stop"] for c in group}),
+                "capped": sum(_capped(c) for c in group),
             }
     return out
+
+
+def _capped(cell: dict[str, Any]) -> bool:
+    """The cell hit its epoch cap while still improving (read from older records too)."""
+    if "capped_improving" in cell:
+        return bool(cell["capped_improving"])
+    return capped_while_improving(cell["best_epoch"], cell["epochs_run"], cell["stop"], cell.get("train", {}))
 
 
 def gains(rows: dict[str, dict[str, Any]], roles: dict[str, str]) -> dict[str, Any]:
@@ -134,7 +144,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _run_columns(row: dict[str, Any]) -> list[str]:
-    return [_fmt(row["best_epoch"], 1), _fmt(row["minutes"], 1), ", ".join(row["stops"])]
+    stops = ", ".join(row["stops"])
+    if row.get("capped"):
+        stops += f" (**{row['capped']} of {row['n']} capped while improving**)"
+    return [_fmt(row["best_epoch"], 1), _fmt(row["minutes"], 1), stops]
 
 
 def recommender_section(
@@ -145,8 +158,10 @@ def recommender_section(
     order: list[str],
     published: dict[str, dict[str, Any]],
     plots: set[str],
+    paired: list[dict[str, Any]] | None = None,
 ) -> list[str]:
-    """Table of one recommender: methods, the item-id reference and published rows; gains; target."""
+    """Table of one recommender: methods, the item-id reference and published rows; gains; target;
+    the paired bootstrap of each of our methods against the best baseline."""
     g = gains(rows, roles)
     header = ["method", "role", "seeds", *(METRIC_NAMES[m] for m in METRICS), "best epoch", "minutes", "stop"]
     body = []
@@ -177,11 +192,81 @@ def recommender_section(
     status = target_status(rows, roles)
     if status:
         out += [status, ""]
+    out += paired_lines(paired or [])
     for kind in ("metrics", "curves"):
         name = f"{kind}_{rec}.png"
         if name in plots:
             out.append(f"![{kind} {rec}](plots/{name})")
     return [*out, ""]
+
+
+def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Paired bootstrap over test users (NDCG@10) of every *ours* method against the best baseline
+    (highest mean test NDCG@10), per SID recommender; stored in results.json as ``paired``."""
+    config, cells, _ = current(results)
+    methods = results.get("methods", {})
+    roles = {label: methods[label]["role"] for label in config.methods if label in methods}
+    agg = aggregate(cells)
+    out = []
+    for rec in config.recommenders:
+        if not RECOMMENDERS[rec] or rec not in agg:
+            continue
+        best = gains(agg[rec], roles)["best"][TARGET["metric"]]
+        if best is None:
+            continue
+        base = [c for c in cells if c["recommender"] == rec and c["method"] == best]
+        for label in [m for m in config.methods if roles.get(m) == "ours" and m in agg[rec]]:
+            mine = [c for c in cells if c["recommender"] == rec and c["method"] == label]
+            result = compare_cells(mine, base)
+            if result is not None:
+                out.append({"recommender": rec, "method": label, "baseline": best, **result})
+    return out
+
+
+def paired_lines(paired: list[dict[str, Any]]) -> list[str]:
+    """The paired-bootstrap table of one recommender."""
+    if not paired:
+        return []
+    rows = []
+    for p in paired:
+        gain = "n/a"
+        if p["gain"] is not None:
+            gain = f"{p['gain']:+.1%} [{p['gain_ci'][0]:+.1%}, {p['gain_ci'][1]:+.1%}]"
+        rows.append(
+            [
+                p["method"],
+                p["baseline"],
+                ", ".join(map(str, p["seeds"])),
+                f"{p['n_users']:,}",
+                f"{p['diff']:+.4f} [{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}]",
+                gain,
+                f"{p['p_le_0']:.3f}",
+            ]
+        )
+    return [
+        f"Paired bootstrap over test users ({paired[0]['n_boot']} resamples; per-user NDCG@10 averaged over",
+        "the seeds both methods have), against the best baseline by mean test NDCG@10; 95 % intervals:",
+        "",
+        *_table(["method", "baseline", "seeds", "users", "Δ NDCG@10", "relative gain", "P(Δ <= 0)"], rows),
+        "",
+    ]
+
+
+def protocol_lines(config: BenchConfig) -> list[str]:
+    """How each recommender's cells were stopped: epoch cap, patience, wall-clock budget (if any)."""
+    lines = []
+    for name in config.recommenders:
+        t = config.train_config(name, 0)
+        budget = f"wall-clock budget {t.max_minutes:g} minutes" if t.max_minutes else "no wall-clock budget"
+        lines.append(
+            f"  - `{name}`: at most {t.epochs} epochs, validation every {t.eval_every}, "
+            f"patience {t.patience} evaluations, {budget}"
+        )
+    return [
+        "- Stopping: early stopping on validation NDCG@10 under an epoch cap; a cell marked *capped while",
+        "  improving* ran into the cap with its best epoch inside the last patience window (not converged):",
+        *lines,
+    ]
 
 
 def intrinsic_section(sids: list[dict[str, Any]], roles: dict[str, str], order: list[str]) -> list[str]:
@@ -350,8 +435,10 @@ def render_markdown(results: dict[str, Any], plots: set[str] | None = None) -> s
             "- Figures: test metrics at the epoch of best validation NDCG@10, mean ± sample std over seeds",
             "  (a single seed shows its value alone);",
             "  `stop` says what ended training (epoch cap, patience, or the time budget).",
+            *protocol_lines(config),
         ]
     lines.append("")
+    compared = comparisons(results)
     for rec in config.recommenders:
         if not RECOMMENDERS[rec] or rec not in agg:
             continue
@@ -360,7 +447,8 @@ def render_markdown(results: dict[str, Any], plots: set[str] | None = None) -> s
         if "sasrec" in pub:
             pub_rows["sasrec"] = pub["sasrec"]
         reference = agg.get("sasrec_id", {}).get(ID_ROW)
-        lines += recommender_section(rec, agg[rec], reference, roles, order, pub_rows, plots)
+        paired = [p for p in compared if p["recommender"] == rec]
+        lines += recommender_section(rec, agg[rec], reference, roles, order, pub_rows, plots, paired)
     if "sasrec_id" in agg and not any(RECOMMENDERS[r] and r in agg for r in config.recommenders):
         lines += recommender_section(
             "sasrec_id", agg["sasrec_id"], None, {ID_ROW: "reference"}, [ID_ROW], {}, plots

@@ -120,6 +120,10 @@ def merge_folders(out_dir: str | Path, sources: list[str | Path]) -> dict[str, A
     for run in runs:  # only once every source has merged cleanly
         if not (out_dir / "runs" / run.name).exists():
             shutil.copytree(run, out_dir / "runs" / run.name)
+    if "config" in results:
+        from quasid.bench.report import comparisons
+
+        results["paired"] = comparisons(results)  # over the joined cells, not any one source's
     write_json(target, results)
     return results
 
@@ -317,9 +321,11 @@ class _Runner:
 
     def save(self) -> None:
         """results.json, then the Markdown report (plots are drawn once, at the end)."""
-        from quasid.bench.report import render
+        from quasid.bench.report import comparisons, render
 
         self.results["sessions"][-1]["updated"] = _now() if self.results["sessions"] else None
+        if "config" in self.results:
+            self.results["paired"] = comparisons(self.results)
         write_json(self.out_dir / RESULTS, self.results)
         if "config" in self.results:
             render(self.out_dir, plots=False)
