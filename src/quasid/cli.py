@@ -1,15 +1,18 @@
 """`quasid` command line: a thin Typer layer over quasid.pipeline.
 
-User errors (bad files, bad parameters) print one line and exit 2; `--debug`
-shows the traceback.
+User errors (bad files, bad parameters, a wrong command line) print one line and
+exit 2; `--debug` shows the traceback. `--strict` makes reader fallbacks errors.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import sys
+import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 import numpy as np
@@ -17,10 +20,28 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from quasid import distributed, pipeline
 from quasid.config import RunConfig
 from quasid.data.stream import DEFAULT_CHUNK_SIZE
-from quasid.errors import ConfigError, QuasidError
+from quasid.errors import ConfigError, DataWarning, QuasidError, UsageError
+
+
+def _lazy(name: str) -> ModuleType:
+    """``name``, imported on first attribute use: a usage error or --help then answers without torch."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
+    return module
+
+
+distributed = _lazy("quasid.distributed")
+pipeline = _lazy("quasid.pipeline")
 
 app = typer.Typer(
     add_completion=False,
@@ -35,8 +56,20 @@ Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show p
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            envvar="QUASID_STRICT",
+            help="Stop on reader fallbacks (items without content, repeated events) instead of warning.",
+        ),
+    ] = False,
+) -> None:
     _state["debug"] = debug
+    if strict:
+        warnings.simplefilter("error", DataWarning)
 
 
 def _run_config(
@@ -326,34 +359,116 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one clear line.
+    """Entry point: run the app, turning user errors (and usage errors) into one clear line.
 
     SIGTERM unwinds like Ctrl-C, so half-written temporary files are removed on the way out.
     """
     _state["signal"] = 0
     signal.signal(signal.SIGTERM, _terminate)
-    try:
-        status = app(standalone_mode=False)  # Typer turns Ctrl-C into a returned 130, not an exception
-        if _state["signal"] or status == 128 + signal.SIGINT:
-            raise KeyboardInterrupt
-    except QuasidError as exc:
-        if _state["debug"]:
-            raise
-        message = " ".join(str(exc).split())  # one line, whatever a wrapped library message held
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("[bold red]terminated[/]" if _state["signal"] else "[bold red]aborted[/]")
-        sys.exit(128 + (_state["signal"] or signal.SIGINT))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    with warnings.catch_warnings():  # --strict and the one-line warnings last for this run only
+        warnings.showwarning = _show_warning
+        try:
+            status = app(standalone_mode=False)  # Typer turns Ctrl-C into a returned 130, not an exception
+            if _state["signal"] or status == 128 + signal.SIGINT:
+                raise KeyboardInterrupt
+        except QuasidError as exc:
+            if _state["debug"]:
+                raise
+            _print_error(exc)
+            sys.exit(2)
+        except (typer.Abort, KeyboardInterrupt):
+            Console(stderr=True).print(
+                "[bold red]terminated[/]" if _state["signal"] else "[bold red]aborted[/]"
+            )
+            sys.exit(128 + (_state["signal"] or signal.SIGINT))
+        except typer.Exit as exc:
             sys.exit(exc.exit_code)
-        raise
+        except Exception as exc:
+            if not _is_click_exception(exc) or _debug_requested(exc):
+                raise
+            if _is_a(exc, "NoArgsIsHelpError"):  # bare `quasid`: the help, as Typer shows it
+                exc.show()  # type: ignore[attr-defined]
+                sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+            _print_error(UsageError(_usage_message(exc)))
+            sys.exit(2 if _is_a(exc, "UsageError") else exc.exit_code)  # type: ignore[attr-defined]
+    if isinstance(status, int) and status:
+        sys.exit(status)
+
+
+def _print_error(exc: Exception) -> None:
+    message = " ".join(str(exc).split())  # one line, whatever a wrapped library message held
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, *args: Any, **kw: Any
+) -> None:
+    """Reader fallbacks print as one ``warning:`` line; other warnings as Python shows them."""
+    if not issubclass(category, DataWarning):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
+        return
+    text = " ".join(str(message).split())
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False)
+
+
+# --- click's usage errors, whichever click raised them ----------------------------------------
+# Typer up to 0.2x runs on click; later releases ship their own copy (typer._click), whose classes
+# are not click's. Both keep click's class names and attributes, so the errors are told apart by
+# name (ClickException, UsageError, NoSuchOption, ...) and read through their attributes.
+
+
+def _is_a(exc: BaseException, class_name: str) -> bool:
+    return any(cls.__name__ == class_name for cls in type(exc).__mro__)
+
+
+def _is_click_exception(exc: BaseException) -> bool:
+    return _is_a(exc, "ClickException") and callable(getattr(exc, "format_message", None))
+
+
+def _debug_requested(exc: BaseException) -> bool:
+    """``--debug`` was given: usage errors in the command's own options come after the callback ran,
+    an unknown command before it, when only the root context's parsed parameters know."""
+    ctx = getattr(exc, "ctx", None)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(_state["debug"] or (root is not None and root.params.get("debug")))
+
+
+def _usage_message(exc: Exception) -> str:
+    """One line that names the option / argument / command and says what it takes."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else _command_in_argv()
+    see = f"see `{command} --help`"
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    if _is_a(exc, "NoSuchOption"):
+        option = exc.option_name  # type: ignore[attr-defined]
+        close = sorted(getattr(exc, "possibilities", None) or [])
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        if ctx is not None and ctx.parent is not None and option in _root_options(ctx):
+            return (
+                f"no such option {option} for `{command}`: {option} belongs to quasid itself and goes "
+                f"before the command: `quasid {option} {ctx.info_name} ...`"
+            )
+        return f"no such option {option} for `{command}`{hint}: {see} for its options"
+    if message.startswith("No such command") and ctx is not None and hasattr(ctx.command, "list_commands"):
+        names = ", ".join(ctx.command.list_commands(ctx))
+        return f"{message} The commands are {names}: {see}"
+    if _is_a(exc, "MissingParameter"):
+        param = getattr(exc, "param", None)
+        about = f": {getattr(param, 'help', '').rstrip('.')}" if getattr(param, "help", None) else ""
+        usage = f"; {' '.join(ctx.get_usage().split())}" if ctx is not None else ""
+        return f"{message.rstrip('.')}{about}{usage}; {see}"
+    return f"{message} ({see})"
+
+
+def _command_in_argv() -> str:
+    """``quasid VERB`` for the first command name on the command line (errors without a context)."""
+    names = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    return " ".join(["quasid", *[a for a in sys.argv[1:] if a in names][:1]])
+
+
+def _root_options(ctx: Any) -> set[str]:
+    root = ctx.find_root()
+    return {opt for param in root.command.params for opt in getattr(param, "opts", [])}
 
 
 if __name__ == "__main__":

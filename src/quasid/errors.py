@@ -9,6 +9,9 @@ is a bug and keeps its traceback.
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,30 @@ class ConfigError(QuasidError, ValueError):
 
 class NotFittedError(QuasidError, RuntimeError):
     """A tokenizer was used before ``fit`` (or ``load``)."""
+
+
+class UsageError(ConfigError):
+    """The command line is wrong (unknown option or command, a value of the wrong type, a missing argument).
+
+    The CLI raises it from the usage errors of whichever click its typer runs on, so they print
+    like every other user error.
+    """
+
+
+class DataWarning(DataError, UserWarning):  # noqa: N818 - a warning; an error only when strict
+    """A reader fell back instead of failing (an item without content, a repeated event).
+
+    Issued with ``warnings.warn``: one warning per kind of fallback, with the count and an example
+    id. Under ``strict_data()`` (the CLI's ``--strict``) it is raised instead, as the DataError it is.
+    """
+
+
+@contextmanager
+def strict_data() -> Iterator[None]:
+    """Within the block every reader fallback (``DataWarning``) raises instead of warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        yield
 
 
 # --- the error catalogue -------------------------------------------------------------------
@@ -232,9 +259,86 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
 )
 
 
+#: Errors in how quasid is called: the command line (raised as ``UsageError`` by the CLI, from click's
+#: own usage errors) and config values of the wrong type. tests/test_console.py and
+#: tests/test_config_types.py trigger every entry through the installed ``quasid`` script.
+USAGE: tuple[CatalogueEntry, ...] = (
+    _entry(
+        "unknown-option",
+        UsageError,
+        "A command is given an option it does not have",
+        r"^no such option \S+ for `quasid",
+        "Check the spelling against `quasid COMMAND --help`; `--debug` and `--strict` go before the "
+        "command (`quasid --strict fit ...`).",
+    ),
+    _entry(
+        "unknown-command",
+        UsageError,
+        "The command is misspelt or does not exist",
+        r"^No such command",
+        "Use one of the commands the message lists (`quasid --help`).",
+    ),
+    _entry(
+        "bad-option-value",
+        UsageError,
+        "An option or argument has a value of the wrong type",
+        r"^Invalid value for ",
+        "Give the value in the type the message names (`quasid COMMAND --help` shows each option's type).",
+    ),
+    _entry(
+        "missing-argument",
+        UsageError,
+        "A required argument or option is missing",
+        r"^Missing (argument|option|parameter)",
+        "Add it; the message gives the command's usage line.",
+    ),
+    _entry(
+        "bad-usage",
+        UsageError,
+        "An option lacks its value, or the command got arguments it does not take",
+        r"requires an argument|does not take a value|unexpected extra argument|Missing command",
+        "Follow the usage line in the message (`quasid COMMAND --help`).",
+    ),
+    _entry(
+        "config-value-type",
+        ConfigError,
+        "A `--set` or TOML config value has the wrong type",
+        r"has the wrong type \(",
+        "Give the key a value of the type the message names; text in `--set` needs TOML quotes only "
+        "when it could be read as a number or boolean (`--set 'data=\"2024\"'`).",
+    ),
+)
+
+#: Where a reader falls back instead of failing: each prints one ``warning:`` line (a ``DataWarning``)
+#: with the count and an example id, and is an error under ``quasid --strict`` (tests/test_strict.py).
+FALLBACKS: tuple[CatalogueEntry, ...] = (
+    _entry(
+        "unlisted-items",
+        DataWarning,
+        "Sequences name items that the attribute file lacks (they become missing-content items)",
+        r"item id\(s\) in the sequences have no entry in",
+        "Add the items to the attribute file, or drop their events.",
+    ),
+    _entry(
+        "items-without-content",
+        DataWarning,
+        "Items have no attributes or no text (they become missing-content items)",
+        r"item\(s\) have no (attributes|text)",
+        "Give the items attributes or text, or give every item a vector with `--embeddings FILE.npy`.",
+    ),
+    _entry(
+        "repeated-events",
+        DataWarning,
+        "Events repeat an earlier one exactly (same user, item and time); both are kept",
+        r"event\(s\) repeat an earlier one",
+        "Drop the repeats if they are logging errors; keep them if they are real repeat interactions.",
+    ),
+)
+
+
 def lookup(message: str) -> CatalogueEntry | None:
-    """The first catalogue entry whose pattern the message matches."""
-    return next((e for e in CATALOGUE if e.matches(message)), None)
+    """The first entry (catalogue, then usage errors, then fallbacks) whose pattern the message matches."""
+    return next((e for e in (*CATALOGUE, *USAGE, *FALLBACKS) if e.matches(message)), None)
 
 
 def render_markdown() -> str:
@@ -251,13 +355,35 @@ def render_markdown() -> str:
         "A killed `quasid fit` leaves no `run.json`: continue it with",
         "`quasid fit --resume RUN_DIR`.",
         "",
-        "| Code | Error | Message matches (regex) | What to do |",
-        "|---|---|---|---|",
     ]
-    for e in CATALOGUE:
+    lines += _table(CATALOGUE)
+    lines += [
+        "",
+        "## Usage errors",
+        "",
+        "A wrong command line (an unknown option or command, an option value of the wrong type,",
+        "a missing argument) and a `--set` / TOML value of the wrong type are one `error:` line",
+        "too, naming the option, key or value and what it takes, with exit status 2.",
+        "",
+        *_table(USAGE),
+        "",
+        "## Fallbacks: warnings, errors under `--strict`",
+        "",
+        "Where a reader can go on with a sensible default it does, and prints one `warning:` line",
+        "per kind of fallback with the count and an example id. `quasid --strict COMMAND ...` (or",
+        "`QUASID_STRICT=1`; in Python, `with quasid.errors.strict_data():`) makes each an error.",
+        "",
+        *_table(FALLBACKS),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _table(entries: tuple[CatalogueEntry, ...]) -> list[str]:
+    lines = ["| Code | Error | Message matches (regex) | What to do |", "|---|---|---|---|"]
+    for e in entries:
         pattern = e.pattern.replace("|", r"\|")
         lines.append(f"| `{e.code}` | {e.title} ({e.kind.__name__}) | `{pattern}` | {e.fix} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -270,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(args[0]) if args else Path("docs") / "errors.md"
     with atomic_open(path) as fh:
         fh.write(render_markdown())
-    print(f"wrote {len(CATALOGUE)} entries to {path}")
+    print(f"wrote {len(CATALOGUE) + len(USAGE) + len(FALLBACKS)} entries to {path}")
 
 
 if __name__ == "__main__":
