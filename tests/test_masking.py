@@ -13,6 +13,7 @@ from quasid.data.interactions import Interactions
 from quasid.errors import ConfigError, DataError
 from quasid.qualify import masking
 from quasid.qualify.masking import (
+    DEFAULT_RULES,
     RULES,
     MaskConfig,
     MaskContext,
@@ -77,6 +78,7 @@ def test_each_rule_fires_on_its_pair(context: MaskContext) -> None:
         "same_group": 1,
         "missing": 1,
         "co_interaction": 1,
+        "collab_positive": 0,  # not built and off by default
         "valid": 40,
     }
     for a, b in RULE_PAIR.values():
@@ -87,7 +89,7 @@ def test_each_rule_fires_on_its_pair(context: MaskContext) -> None:
     assert mask[0, 9] and mask[4, 9] and mask[6, 9]  # one missing item alone is not benign
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEFAULT_RULES)
 def test_switching_a_rule_off_revalidates_its_pair(context: MaskContext, rule: str) -> None:
     mask, counts = all_pairs_mask(context, MaskConfig(**{rule: False}))
     a, b = RULE_PAIR[rule]
@@ -244,3 +246,17 @@ def test_principal_axes_are_orthonormal_and_find_the_spread() -> None:
     assert (axes[:3].pow(2).sum(dim=0) > 0.99).all()  # the three high-variance coordinates
     assert torch.equal(principal_axes(rows, k=3), axes)  # deterministic
     assert torch.equal(principal_axes(rows, k=20), torch.eye(12))
+
+
+def test_collab_positive_masks_the_ppmi_positives_and_only_them() -> None:
+    # window 1: only neighbours co-occur: (6, 7) twice, (7, 9) and (9, 2) once; all above chance here
+    context = MaskContext.from_catalog(make_catalog(), SEQUENCES, collab_window=1)
+    only = MaskConfig(**{rule: rule == "collab_positive" for rule in RULES})
+    mask, counts = all_pairs_mask(context, only)
+    fired = {(a, b) for a, b in itertools.combinations(range(N), 2) if not mask[a, b]}
+    assert fired == {(6, 7), (7, 9), (2, 9)}  # (6, 9) share a history but are two positions apart
+    assert counts["collab_positive"] == 3 and counts["valid"] == 42
+    _, default_counts = all_pairs_mask(context)  # the default config leaves the rule off
+    assert default_counts["collab_positive"] == 0 and default_counts["valid"] == 40
+    unbuilt = MaskContext.from_catalog(make_catalog(), SEQUENCES)  # no collab_window: nothing to fire on
+    assert all_pairs_mask(unbuilt, only)[1]["collab_positive"] == 0

@@ -151,3 +151,39 @@ def test_svd_collaborative_start_trains_and_is_reproducible(data):
     tok = QuaSID(**FAST, collab_init="svd").fit(data)
     assert tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0
     np.testing.assert_array_equal(tok.encode(data), QuaSID(**FAST, collab_init="svd").fit(data).encode(data))
+
+
+def test_the_peer_reading_trains_banded_hmr_and_item_to_item_infonce(tmp_path, data):
+    from quasid.tokenizers import QuaSIDPeer
+
+    cfg = QuaSIDPeer.config_class()
+    assert (cfg.hmr_scheme, cfg.collab_objective, cfg.mask_rules) == (
+        "banded",
+        "cooccurrence",
+        ["collab_positive"],
+    )
+    assert (cfg.margin, cfg.margin_partial, cfg.hmr_weight_full, cfg.hmr_weight_partial) == (
+        0.8,
+        0.5,
+        0.2,
+        0.1,
+    )
+    tok = QuaSIDPeer(**{**FAST, "warmup_epochs": 0}).fit(data)
+    assert {"recon", "hmr", "cl"} <= set(tok.history_[0])  # both terms from the first epoch
+    assert tok.history_[-1]["cl"] > 0 and tok.collab_ is None and tok.dual_tower_ is None
+    assert tok.hmr_.scheme == "banded" and tok.hmr_.mask_context.collab_keys.numel() > 0
+    codes = tok.encode(data)
+    loaded = SIDTokenizer.load(tok.save(tmp_path / "peer.pt"))
+    np.testing.assert_array_equal(loaded.encode(data), codes)
+    plain = QuaSIDPeer(**{**FAST, "warmup_epochs": 0, "lambda_cl": 0.0}).fit(data)
+    assert "cl" not in plain.history_[-1]
+    assert not np.array_equal(plain.encode(data), codes)  # the item-to-item term moves the codes
+
+
+def test_our_reading_with_the_cooccurrence_objective_keeps_its_collaborative_vectors(data):
+    tok = QuaSID(**FAST, collab_objective="cooccurrence").fit(data)
+    assert tok.dual_tower_ is None and tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0
+    with pytest.raises(ConfigError, match="collab_objective"):
+        QuaSID(**FAST, collab_objective="swing").fit(data)
+    with pytest.raises(ConfigError, match="hmr_scheme"):
+        QuaSID(**FAST, hmr_scheme="flat").fit(data)

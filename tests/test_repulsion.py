@@ -232,3 +232,31 @@ def test_stats_have_the_same_keys_with_or_without_mask() -> None:
     assert set(masked) == set(plain)
     assert {"n_candidates", "n_valid", "n_active", "mean_severity", "same_content"} <= set(plain)
     assert masked["same_content"] == 1 and plain["same_content"] == 0
+
+
+def test_banded_scheme_averages_each_band_with_its_own_margin_and_weight() -> None:
+    """The public re-implementation's HMR: full collisions and h <= tau partial ones, separately."""
+    torch.manual_seed(0)
+    latents = torch.randn(6, 4, requires_grad=True)
+    codes = torch.tensor([[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 5], [7, 7, 7], [8, 8, 8]])
+    hmr = HammingMarginRepulsion(
+        3, tau=1, margin=0.8, scheme="banded", margin_partial=0.5, weight_full=0.2, weight_partial=0.1
+    )
+    out = hmr(latents, codes)
+    unit = F.normalize(latents, dim=-1)
+    d = 1 - unit @ unit.t()
+    full = [(0, 1), (0, 2), (1, 2)]
+    partial = [(0, 3), (1, 3), (2, 3)]
+    expected = 0.2 * torch.stack([torch.relu(0.8 - d[p]) for p in full]).mean()
+    expected = expected + 0.1 * torch.stack([torch.relu(0.5 - d[p]) for p in partial]).mean()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out.stats["n_valid"] == 6
+    severity_scheme = HammingMarginRepulsion(3, tau=1, margin=0.8)(latents, codes).loss
+    assert severity_scheme.item() != pytest.approx(out.loss.item())  # the two readings differ
+    only_partial = HammingMarginRepulsion(3, tau=1, scheme="banded", weight_full=0.0)
+    rows = [0, 3, 4, 5]  # one partial pair, no full collision: an empty band adds nothing
+    assert only_partial(latents[rows], codes[rows]).loss.item() == pytest.approx(
+        torch.relu(0.5 - d[0, 3]).item()
+    )
+    with pytest.raises(ConfigError, match="scheme"):
+        HammingMarginRepulsion(3, scheme="flat")

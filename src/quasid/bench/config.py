@@ -46,7 +46,7 @@ RECOMMENDERS: dict[str, bool] = {"sasrec_sid": True, "sasrec_id": False, "tiger"
 PROTOCOLS = ("leave_one_out", "cold_start")
 PEER_SOURCES = ("lcrec", "sids")
 #: Our method and its ablations; every other method is a baseline the gains are measured against.
-OURS = ("quasid", "rqvae_hmr", "rqvae_hmr_mask", "rqvae_cl")
+OURS = ("quasid", "quasid_peer", "rqvae_hmr", "rqvae_hmr_mask", "rqvae_cl", "rqvae_resolve")
 ROLES = ("baseline", "ours")
 TIGER_PRESETS = ("compact", "paper")
 

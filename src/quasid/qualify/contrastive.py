@@ -166,3 +166,49 @@ def sample_user_batches(
     else:
         for _ in range(n_batches):
             yield batch(targets[rng.integers(0, len(targets), size=batch_size)])
+
+
+class CooccurrenceContrastive(nn.Module):
+    """Item-to-item InfoNCE on collaborative positives: the public re-implementation's reading of the
+    paper's collaborative objective (CollisionGenRec), beside the dual tower.
+
+    Each batch item whose batch holds one of its collaborative positives (``cooccurrence``,
+    PPMI > 0) is pulled towards the one of highest PPMI, against the rest of the batch. The
+    other positives in the batch are masked out of the denominator (false negatives), and so
+    is any other copy of the same item. ``self_negative=True`` keeps the item's own similarity
+    (cos = 1) in the denominator, as that code does; by default it is left out, as usual.
+
+    Args:
+        temperature: softmax temperature on cosine similarities; > 0 (there: 0.1).
+        self_negative: keep each item's similarity to itself among the logits.
+    """
+
+    def __init__(self, temperature: float = 0.1, self_negative: bool = False) -> None:
+        super().__init__()
+        if not float(temperature) > 0.0:
+            raise ConfigError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = float(temperature)
+        self.self_negative = bool(self_negative)
+
+    def forward(self, latents: Tensor, ppmi: Tensor, items: Tensor | None = None) -> Tensor:
+        """latents ``[b, d]``, ppmi ``[b, b]`` among the batch's items (0 = not positive), items ``[b]``
+        catalog rows (to mask copies of one item) -> scalar loss (0 when no item has a positive)."""
+        b = latents.shape[0]
+        if ppmi.shape != (b, b):
+            raise ValueError(f"ppmi must be [b, b] = [{b}, {b}], got {tuple(ppmi.shape)}")
+        eye = torch.eye(b, dtype=torch.bool, device=latents.device)
+        same = eye if items is None else items[:, None] == items[None, :]
+        ppmi = ppmi.masked_fill(same, 0.0)
+        has_positive = (ppmi > 0).any(dim=1)
+        if not bool(has_positive.any()):
+            return latents.sum() * 0.0
+        positive = ppmi.argmax(dim=1)  # [b] the strongest positive in the batch
+        z = F.normalize(latents, dim=-1)
+        logits = z @ z.t() / self.temperature
+        chosen = torch.zeros_like(eye)
+        chosen[torch.arange(b, device=eye.device), positive] = True
+        hidden = ((ppmi > 0) & ~chosen) | (same & ~eye)  # other positives and other copies: not negatives
+        if not self.self_negative:
+            hidden = hidden | eye
+        logits = logits.masked_fill(hidden, float("-inf"))
+        return F.cross_entropy(logits[has_positive], positive[has_positive])

@@ -25,9 +25,12 @@ from torch import Tensor
 from quasid.data.catalog import Catalog
 from quasid.data.interactions import Interactions
 from quasid.errors import ConfigError, DataError
+from quasid.qualify.cooccurrence import CollaborativePositives, find_keys
 
 #: The switchable rules, in the order they are reported.
-RULES = ("near_duplicate", "same_content", "same_group", "missing", "co_interaction")
+RULES = ("near_duplicate", "same_content", "same_group", "missing", "co_interaction", "collab_positive")
+#: The rules of our reading (QUASID.md); ``collab_positive`` is the public re-implementation's.
+DEFAULT_RULES = RULES[:5]
 
 #: Principal directions of the content on which the near-duplicate test rejects most pairs.
 NEAR_DUP_HEAD_DIMS = 32
@@ -60,6 +63,9 @@ class MaskConfig:
         missing: mask pairs where both items have missing content.
         co_interaction: mask pairs that co-occur in at least ``k_co`` user histories.
         k_co: co-occurrence count (number of users) at which a pair counts as interchangeable.
+        collab_positive: mask collaborative positives, pairs with windowed-co-occurrence PPMI > 0
+            (``cooccurrence``; the public re-implementation's CVPM); needs a context built with
+            ``collab_window``. Off by default.
     """
 
     near_duplicate: bool = True
@@ -69,6 +75,7 @@ class MaskConfig:
     missing: bool = True
     co_interaction: bool = True
     k_co: int = 2
+    collab_positive: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -103,6 +110,8 @@ class MaskContext:
         content_vec_ids: ``[N]`` long; items whose content vectors are bitwise equal share
             an id (-1 for zero rows), so the near-duplicate test settles such pairs
             (cos = 1) without reading the vectors; None without content.
+        collab_keys: ``[Q]`` long, sorted pair keys ``a * N + b`` (a < b) of the collaborative
+            positives (PPMI > 0 within ``collab_window``), or None when not built.
     """
 
     n_items: int
@@ -114,6 +123,7 @@ class MaskContext:
     co_keys: Tensor
     co_counts: Tensor
     content_vec_ids: Tensor | None = None
+    collab_keys: Tensor | None = None
 
     @classmethod
     def from_catalog(
@@ -121,12 +131,15 @@ class MaskContext:
         catalog: Catalog,
         sequences: Interactions | Sequence[np.ndarray] | None = None,
         co_window: int | None = None,
+        collab_window: int | None = None,
     ) -> MaskContext:
         """Precompute the mask's lookups for ``catalog`` (and user histories, if given).
 
         sequences: per-user item-index histories in time order (or an ``Interactions``).
         co_window: count two items as co-occurring only within this many positions of
             each other in a history (after dropping repeat visits); None = whole history.
+        collab_window: build the ``collab_positive`` lookups, PPMI of co-occurrence within this
+            many positions (``cooccurrence.ppmi``); None = not built.
         """
         n = catalog.n_items
         content = content_head = vec_ids = None
@@ -161,6 +174,9 @@ class MaskContext:
                 )
             sequences = sequences.sequences()
         co_keys, co_counts = cooccurrence([] if sequences is None else sequences, n, window=co_window)
+        collab_keys = None
+        if collab_window is not None:
+            collab_keys = CollaborativePositives.from_sequences(sequences or [], n, collab_window).keys
         return cls(
             n_items=n,
             content=content,
@@ -171,6 +187,7 @@ class MaskContext:
             co_keys=torch.from_numpy(co_keys),
             co_counts=torch.from_numpy(co_counts),
             content_vec_ids=vec_ids,
+            collab_keys=collab_keys,
         )
 
     @property
@@ -189,6 +206,7 @@ class MaskContext:
             co_keys=self.co_keys.to(device),
             co_counts=self.co_counts.to(device),
             content_vec_ids=None if self.content_vec_ids is None else self.content_vec_ids.to(device),
+            collab_keys=None if self.collab_keys is None else self.collab_keys.to(device),
         )
 
     def co_count(self, a: Tensor, b: Tensor) -> Tensor:
@@ -196,9 +214,14 @@ class MaskContext:
         query = torch.minimum(a, b) * self.n_items + torch.maximum(a, b)  # [p]
         if self.co_keys.numel() == 0:
             return torch.zeros_like(query)
-        pos = torch.searchsorted(self.co_keys, query).clamp_(max=self.co_keys.numel() - 1)
-        found = self.co_keys[pos] == query
+        found, pos = find_keys(self.co_keys, query)
         return torch.where(found, self.co_counts[pos], torch.zeros_like(query))
+
+    def collab_positive(self, a: Tensor, b: Tensor) -> Tensor:
+        """Whether item pairs ``(a[k], b[k])`` are collaborative positives (all False when not built)."""
+        if self.collab_keys is None:
+            return torch.zeros(a.shape, dtype=torch.bool, device=a.device)
+        return find_keys(self.collab_keys, torch.minimum(a, b) * self.n_items + torch.maximum(a, b))[0]
 
 
 def principal_axes(unit: Tensor, k: int, max_rows: int = 20_000, n_iter: int = 4) -> Tensor:
@@ -399,6 +422,8 @@ def valid_pairs(
             fired_by["missing"] = context.missing[a] & context.missing[c]
         if config.co_interaction:
             fired_by["co_interaction"] = context.co_count(a, c) >= config.k_co
+        if config.collab_positive:
+            fired_by["collab_positive"] = context.collab_positive(a, c)
         for rule, fired in fired_by.items():
             counts[rule] = int(fired.sum())
             benign = benign | fired.to(benign.device)

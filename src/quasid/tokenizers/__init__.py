@@ -9,6 +9,7 @@ from quasid.tokenizers.quasid import (
     RQVAEHMR,
     QuaSID,
     QuaSIDConfig,
+    QuaSIDPeer,
     RQVAEHMRMask,
     RQVAEResolve,
 )
@@ -19,6 +20,7 @@ TOKENIZERS: dict[str, type[SIDTokenizer]] = {
     RQKMeans.method: RQKMeans,
     RQVAE.method: RQVAE,
     QuaSID.method: QuaSID,
+    QuaSIDPeer.method: QuaSIDPeer,
     RQVAEHMR.method: RQVAEHMR,
     RQVAEHMRMask.method: RQVAEHMRMask,
     RQVAECL.method: RQVAECL,
@@ -41,6 +43,7 @@ __all__ = [
     "TOKENIZERS",
     "QuaSID",
     "QuaSIDConfig",
+    "QuaSIDPeer",
     "RQKMeans",
     "RQKMeansConfig",
     "RQVAEConfig",

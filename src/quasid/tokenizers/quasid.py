@@ -34,11 +34,17 @@ from quasid.data.dataset import Dataset
 from quasid.data.stream import EmbeddingStream
 from quasid.errors import ConfigError, DataError
 from quasid.qualify import DualTowerContrastive, HammingMarginRepulsion, MaskConfig, MaskContext
-from quasid.qualify.masking import RULES
+from quasid.qualify.contrastive import CooccurrenceContrastive
+from quasid.qualify.cooccurrence import CollaborativePositives
+from quasid.qualify.masking import DEFAULT_RULES, RULES
+from quasid.qualify.repulsion import SCHEMES
 from quasid.qualify.resolution import benign_components, resolve_last_level
 from quasid.quantize.residual import QuantizerOutput
 from quasid.tokenizers.base import as_dataset
 from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
+
+#: What trains the codes on behaviour (``QuaSIDConfig.collab_objective``).
+COLLAB_OBJECTIVES = ("dual_tower", "cooccurrence")
 
 
 @dataclass
@@ -51,13 +57,24 @@ class QuaSIDConfig(RQVAEConfig):
     margin: float = 1.0  # m0, cosine-distance margin of a full collision
     gamma: float = 1.0  # margin exponent on severity
     warmup_epochs: int = 10  # repulsion off while codes are still meaningless
+    # "severity": margin m0 * s^gamma, weight s (our reading); "banded": the public re-implementation's
+    # two bands, full collisions (margin, hmr_weight_full) and 0 < h <= tau (margin_partial,
+    # hmr_weight_partial), each a mean over its pairs (qualify.repulsion)
+    hmr_scheme: str = "severity"
+    margin_partial: float = 0.5
+    hmr_weight_full: float = 0.2
+    hmr_weight_partial: float = 0.1
     # Conflict-Aware Valid Pair Masking
     mask: bool = True
-    mask_rules: list[str] = field(default_factory=lambda: list(RULES))
+    mask_rules: list[str] = field(default_factory=lambda: list(DEFAULT_RULES))  # + "collab_positive"
     theta_dup: float = 0.98
     k_co: int = 2
-    # dual-tower contrastive
-    lambda_cl: float = 0.1  # 0 disables the dual tower
+    # collaborative objective: "dual_tower" (user tower vs next item, ours) or "cooccurrence"
+    # (item-to-item InfoNCE on PPMI positives within ppmi_window, the public re-implementation's)
+    collab_objective: str = "dual_tower"
+    ppmi_window: int = 3  # also the window of the collab_positive mask rule
+    cl_self_negative: bool = False  # cooccurrence: keep each item's self-similarity among the logits
+    lambda_cl: float = 0.1  # 0 disables the collaborative objective
     temperature: float = 0.07
     pooling: str = "mean"
     max_history: int = 20
@@ -85,6 +102,17 @@ class QuaSIDConfig(RQVAEConfig):
             raise ConfigError(f"mask_rules has unknown rule(s) {unknown}; valid: {list(RULES)}")
         if self.interactions not in {"train", "all"}:
             raise ConfigError(f"interactions must be 'train' or 'all', got {self.interactions!r}")
+        if self.hmr_scheme not in SCHEMES:
+            raise ConfigError(f"hmr_scheme must be one of {list(SCHEMES)}, got {self.hmr_scheme!r}")
+        if self.collab_objective not in COLLAB_OBJECTIVES:
+            raise ConfigError(
+                f"collab_objective must be one of {list(COLLAB_OBJECTIVES)}, got {self.collab_objective!r}"
+            )
+        window = self.ppmi_window
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ConfigError(f"ppmi_window must be an integer >= 1, got {self.ppmi_window!r}")
+        if not 0 < self.margin_partial <= 2 or self.hmr_weight_full < 0 or self.hmr_weight_partial < 0:
+            raise ConfigError("margin_partial must be in (0, 2] and the HMR band weights >= 0")
         if self.collab_init not in {"zeros", "svd"}:
             raise ConfigError(f"collab_init must be 'zeros' or 'svd', got {self.collab_init!r}")
         if self.collab_dim < 0 or self.warmup_epochs < 0:
@@ -109,6 +137,8 @@ class QuaSID(RQVAE):
         self.collab_: nn.Embedding | None = None
         self.hmr_: HammingMarginRepulsion | None = None
         self.dual_tower_: DualTowerContrastive | None = None
+        self.item_cl_: CooccurrenceContrastive | None = None
+        self.positives_: CollaborativePositives | None = None  # PPMI positives, held only during fit
         self._events: _TargetEvents | None = None
         self._memory: _Memory | None = None  # each item's codes as last seen in training
         self._bank: _Memory | None = None  # each item's latent as last seen in training (dual tower)
@@ -122,8 +152,16 @@ class QuaSID(RQVAE):
         self.resolution_stats_: dict[str, int] = {}
 
     # --- set-up ----------------------------------------------------------------------------
-    def _uses_dual_tower(self) -> bool:
+    def _uses_collab(self) -> bool:
+        """Whether a collaborative objective trains (user histories exist and lambda_cl > 0)."""
         return self.config.lambda_cl > 0 and self.collaborative_
+
+    def _uses_dual_tower(self) -> bool:
+        return self._uses_collab() and self.config.collab_objective == "dual_tower"
+
+    def _uses_collab_vectors(self) -> bool:
+        """Whether the encoder reads a per-item collaborative vector beside the content."""
+        return self._uses_collab() and self.config.collab_dim > 0
 
     def _fit(self, x: np.ndarray, dataset: Dataset, progress: bool, **kwargs: Any) -> None:
         self._sequences = self._training_sequences(dataset)  # read again by _setup_training
@@ -138,11 +176,12 @@ class QuaSID(RQVAE):
             super()._fit(x, dataset, progress, **kwargs)
         finally:
             self._sequences = []
+            self.positives_ = None
         if self.config.resolve_conflicts:
             self._resolve(x, dataset)
 
     def _extra_input_dim(self) -> int:
-        return self.config.collab_dim if self._uses_dual_tower() else 0
+        return self.config.collab_dim if self._uses_collab_vectors() else 0
 
     def _training_sequences(self, dataset: Dataset) -> list[np.ndarray]:
         if dataset.interactions is None:
@@ -164,7 +203,8 @@ class QuaSID(RQVAE):
         sequences = self._sequences
         context = None
         if cfg.mask:
-            context = MaskContext.from_catalog(dataset.catalog, sequences).to(device)
+            window = cfg.ppmi_window if "collab_positive" in cfg.mask_rules else None
+            context = MaskContext.from_catalog(dataset.catalog, sequences, collab_window=window).to(device)
         self.hmr_ = HammingMarginRepulsion(
             cfg.n_levels,
             tau=cfg.tau,
@@ -172,27 +212,36 @@ class QuaSID(RQVAE):
             gamma=cfg.gamma,
             mask_config=cfg.mask_config(),
             mask_context=context,
+            scheme=cfg.hmr_scheme,
+            margin_partial=cfg.margin_partial,
+            weight_full=cfg.hmr_weight_full,
+            weight_partial=cfg.hmr_weight_partial,
         )
         modules: list[nn.Module] = list(super()._setup_training(x, dataset))
         if cfg.conflict_batches:
             self._memory = _Memory(torch.full((len(x), cfg.n_levels), -1, dtype=torch.long)).to(device)
             modules.append(self._memory)  # checkpointed with the other modules, so resume replays exactly
-        if self._uses_dual_tower():
+        if self._uses_collab_vectors():
             self.collab_ = nn.Embedding(len(x), cfg.collab_dim).to(device)
             nn.init.zeros_(self.collab_.weight)
             if cfg.collab_init == "svd":
                 init = interaction_factors(sequences, len(x), cfg.collab_dim, cfg.seed)
                 self.collab_.weight.data.copy_(torch.from_numpy(init))
+            modules.append(self.collab_)
+        if self._uses_dual_tower():
             self.dual_tower_ = DualTowerContrastive(
                 cfg.latent_dim, cfg.temperature, cfg.pooling, cfg.max_history
             ).to(device)
             self._events = _TargetEvents(sequences, len(x), cfg.max_history)
             self._bank = _Memory(torch.zeros(len(x), cfg.latent_dim)).to(device)
-            modules += [self.collab_, self.dual_tower_, self._bank]
+            modules += [self.dual_tower_, self._bank]
+        elif self._uses_collab():  # cooccurrence: no parameters, the PPMI positives of the training part
+            self.positives_ = CollaborativePositives.from_sequences(sequences, len(x), cfg.ppmi_window)
+            self.item_cl_ = CooccurrenceContrastive(cfg.temperature, cfg.cl_self_negative)
         return modules
 
     def _encoder_input(self, xb: Tensor, idx: Tensor) -> Tensor:
-        if not self._uses_dual_tower():
+        if not self._uses_collab_vectors():
             return xb
         assert self.collab_ is not None
         known = idx >= 0
@@ -210,6 +259,8 @@ class QuaSID(RQVAE):
             out["hmr"] = cfg.lambda_hmr * self.hmr_(z, q.codes, idx if cfg.mask else None).loss
         if self._uses_dual_tower():
             out["cl"] = cfg.lambda_cl * self._contrastive(idx, z)
+        elif self.positives_ is not None and self.item_cl_ is not None:
+            out["cl"] = cfg.lambda_cl * self.item_cl_(z, self.positives_.batch(idx).to(z.device), idx)
         return out
 
     def _contrastive(self, idx: Tensor, z: Tensor) -> Tensor:
@@ -267,7 +318,7 @@ class QuaSID(RQVAE):
         """SIDs; items seen at fit time use their collaborative vector and their resolved last token,
         new items are encoded from content only."""
         self._check_fitted()
-        needs_rows = self._uses_dual_tower() or len(self.resolved_rows_) > 0
+        needs_rows = self._uses_collab_vectors() or len(self.resolved_rows_) > 0
         rows = self.rows_of(data) if needs_rows else None  # one id lookup serves both uses
         codes = self._raw_codes(data, batch_size, rows)
         if len(self.resolved_rows_):
@@ -279,7 +330,7 @@ class QuaSID(RQVAE):
         """The quantizer's codes, before last-level resolution (streams are read chunk by chunk).
 
         ``rows``: ``rows_of(data)`` when the caller has it already."""
-        if not self._uses_dual_tower():
+        if not self._uses_collab_vectors():
             return super().encode(data, batch_size)
         if rows is None:
             rows = self.rows_of(data)
@@ -484,6 +535,44 @@ class RQVAEResolveConfig(QuaSIDConfig):
     lambda_hmr: float = 0.0
     lambda_cl: float = 0.0
     mask: bool = False
+
+
+@dataclass
+class QuaSIDPeerConfig(QuaSIDConfig):
+    """QuaSID as the public re-implementation reads it (CollisionGenRec, tokenizer/quasid.py).
+
+    HMR in two bands from the first epoch: full collisions (h = 0) to a cosine distance of 0.8
+    with weight 0.2, 0 < h <= 1 to 0.5 with weight 0.1; CVPM masks only collaborative positives
+    (PPMI > 0 within 3 positions of the training histories) and copies of one item; the
+    collaborative objective is item-to-item InfoNCE on those positives (temperature 0.1, the
+    item's self-similarity kept among the logits as there), with no user tower and no
+    per-item collaborative input; random batches; no last-level resolution (their "native"
+    SIDs: ``resolve_conflicts = true`` gives the counterpart of their zero-collision variant).
+    """
+
+    lambda_hmr: float = 1.0
+    margin: float = 0.8
+    hmr_scheme: str = "banded"
+    margin_partial: float = 0.5
+    hmr_weight_full: float = 0.2
+    hmr_weight_partial: float = 0.1
+    warmup_epochs: int = 0
+    mask_rules: list[str] = field(default_factory=lambda: ["collab_positive"])
+    collab_objective: str = "cooccurrence"
+    ppmi_window: int = 3
+    cl_self_negative: bool = True
+    temperature: float = 0.1
+    lambda_cl: float = 0.1
+    collab_dim: int = 0
+    conflict_batches: bool = False
+    resolve_conflicts: bool = False
+
+
+class QuaSIDPeer(QuaSID):
+    """The public re-implementation's reading of QuaSID, as a preset of the same class."""
+
+    method = "quasid_peer"
+    config_class = QuaSIDPeerConfig
 
 
 class RQVAEHMR(QuaSID):
