@@ -6,13 +6,12 @@ exit 2; `--debug` shows the traceback. `--strict` makes reader fallbacks errors.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import signal
 import sys
 import warnings
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 import numpy as np
@@ -25,23 +24,22 @@ from quasid.data.stream import DEFAULT_CHUNK_SIZE
 from quasid.errors import ConfigError, DataWarning, QuasidError, UsageError
 
 
-def _lazy(name: str) -> ModuleType:
-    """``name``, imported on first attribute use: a usage error or --help then answers without torch."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None, name
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)
-    return module
+class _Lazy:
+    """A module imported on first attribute use, so a usage error or --help answers without torch.
+
+    A plain forwarder, not a lazy entry in sys.modules: code that walks sys.modules (torch's
+    ``inspect.getmodule`` does, while importing) must not set off the import half-way.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
 
 
-distributed = _lazy("quasid.distributed")
-pipeline = _lazy("quasid.pipeline")
+distributed: Any = _Lazy("quasid.distributed")
+pipeline: Any = _Lazy("quasid.pipeline")
 
 app = typer.Typer(
     add_completion=False,
