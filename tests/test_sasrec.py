@@ -218,3 +218,58 @@ def test_evaluation_returns_ranks_in_the_order_of_the_test_cases() -> None:
     cases = EvalSet([np.arange(n) for n in lengths], np.zeros(len(lengths), np.int64))
     ranks = Trainer(LengthRanker(), TrainConfig(eval_batch_size=2, progress=False)).ranks(cases)
     assert ranks.higher.tolist() == lengths
+
+
+def _colliding_table(dedup: bool = False) -> SIDTable:
+    codes = np.stack([np.arange(N_ITEMS) // 10, np.arange(N_ITEMS) % 10], axis=1)
+    codes[1] = codes[0]
+    codes[7] = codes[3] = codes[2]  # a group of three
+    table = SIDTable(np.arange(N_ITEMS).astype(str), codes, codebook_size=10)
+    return SIDTable.from_codes(table.item_ids, codes, 10, disambiguate=True) if dedup else table
+
+
+@pytest.mark.parametrize("item_repr", ["id", "sid", "hybrid"])
+def test_streamed_cross_entropy_gives_the_plain_loss_and_gradients(item_repr: str) -> None:
+    split = leave_one_out(cycle_interactions())
+    batch = None
+    grads = []
+    for chunk in (0, 7):
+        model = SASRec(
+            N_ITEMS, item_repr=item_repr, sid_table=_colliding_table(), dropout=0.0, ce_chunk=chunk
+        )
+        trainer = Trainer(model, FAST)
+        batch = batch or next(iter(trainer.batches(trainer.examples(split.train_sequences()), 1)))
+        loss = model.training_loss(batch)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_ranks_over_distinct_sids_equal_ranks_over_every_item() -> None:
+    model = SASRec(N_ITEMS, item_repr="sid", sid_table=_colliding_table(), max_len=20).eval()
+    histories = [np.array([3, 4, 5]), np.array([7]), np.array([1, 2]), np.array([9, 8, 7, 6])]
+    targets = np.array([0, 1, 3, 2])
+    fast = model.rank_targets(histories, targets)
+    from quasid.rec.metrics import rank_of_targets
+
+    full = rank_of_targets(model.score_histories(histories), torch.as_tensor(targets))
+    np.testing.assert_array_equal(fast.higher, full.higher)
+    np.testing.assert_array_equal(fast.ties, full.ties)
+    assert fast.ties[0] >= 1 and fast.ties[2] >= 2  # the twin and the group of three tie with their targets
+
+
+def test_hybrid_items_are_distinct_but_share_their_tokens() -> None:
+    model = SASRec(N_ITEMS, item_repr="hybrid", sid_table=_colliding_table(), hidden=16)
+    vectors = model.item_embeddings()
+    assert not torch.equal(vectors[0], vectors[1])  # same SID, different id rows
+    sid_part = model.items.sids.distinct()
+    shared = sid_part[0][sid_part[1]]
+    torch.testing.assert_close(vectors - model.items.ids.table.weight, shared)
+    assert torch.equal(shared[0], shared[1])
+    assert model.describe()["n_distinct_sids"] == len(np.unique(_colliding_table().codes, axis=0))
+    split = leave_one_out(cycle_interactions())
+    assert fit_and_evaluate(model, split, FAST).test["recall@10"] > 0.5
+    with pytest.raises(ConfigError, match=r"hybrid.*sid_table"):
+        SASRec(10, item_repr="hybrid")

@@ -150,14 +150,19 @@ def ranking_metrics(ranks: RankLike, ks: Sequence[int] = (5, 10)) -> dict[str, f
     return out
 
 
-def rank_of_targets(scores: Tensor, targets: Tensor, exclude: Tensor | None = None) -> Ranks:
+def rank_of_targets(
+    scores: Tensor, targets: Tensor, exclude: Tensor | None = None, weights: Tensor | None = None
+) -> Ranks:
     """Rank of each target among all candidates of its row, with the ties the metrics need.
 
     ``scores`` ``[B, N]``: higher is better; ``targets`` ``[B]`` column indices;
     ``exclude`` ``[N]`` or ``[B, N]`` bool, True for items that are not
     candidates (padding, items the protocol removes). The target itself is
-    never excluded. NaN scores raise: a NaN target would compare false with
-    everything and silently get rank 0.
+    never excluded. ``weights`` ``[N]`` (non-negative integers): how many
+    candidates each column stands for, when items that share a score are
+    scored once (SASRec on SIDs scores each distinct SID once); the target's
+    column then holds the target and its ``weight - 1`` tied items. NaN scores
+    raise: a NaN target would compare false with everything and silently get rank 0.
     """
     if scores.ndim != 2:
         raise ValueError(f"scores must be [B, N], got shape {tuple(scores.shape)}")
@@ -166,7 +171,11 @@ def rank_of_targets(scores: Tensor, targets: Tensor, exclude: Tensor | None = No
         raise ValueError(f"{scores.shape[0]} score rows but {targets.shape[0]} targets")
     if len(targets) and (targets.min() < 0 or targets.max() >= scores.shape[1]):
         raise ValueError(f"targets must index the {scores.shape[1]} score columns")
-    if torch.isnan(scores).any():
+    if weights is not None and weights.shape != (scores.shape[1],):
+        raise ValueError(
+            f"weights must be [{scores.shape[1]}] (one per score column), got {tuple(weights.shape)}"
+        )
+    if torch.isnan(scores.amax(dim=1)).any():  # amax propagates NaN: one reduction, not a [B, N] mask
         raise ValueError("scores contain NaN: the model diverged or a padding row leaked in")
     target_scores = scores.gather(1, targets[:, None])  # [B, 1]
     higher = scores > target_scores  # [B, N]
@@ -176,6 +185,15 @@ def rank_of_targets(scores: Tensor, targets: Tensor, exclude: Tensor | None = No
         higher = higher & keep
         equal = equal & keep
         equal = equal.scatter(1, targets[:, None], True)  # the target counts as itself even if excluded
-    n_higher = higher.sum(dim=1)  # [B]
-    n_ties = equal.sum(dim=1) - 1  # [B], minus the target
+    w = torch.ones(scores.shape[1], device=scores.device) if weights is None else weights
+    n_higher, n_equal = _weighted_count(higher, w), _weighted_count(equal, w)
+    n_ties = n_equal - 1  # [B], minus the target
     return Ranks(n_higher.cpu().numpy().astype(np.float64), n_ties.cpu().numpy().astype(np.int64))
+
+
+def _weighted_count(mask: Tensor, weights: Tensor) -> Tensor:
+    """``[B]`` int64: ``sum_j mask[b, j] * weights[j]``; a float32 matrix-vector product (one pass,
+    faster than summing a bool mask on CPUs), exact while the total weight stays below 2**24."""
+    if float(weights.sum()) < 2**24:
+        return (mask.to(torch.float32) @ weights.to(torch.float32)).round().long()
+    return (mask.long() * weights.long()).sum(dim=1)

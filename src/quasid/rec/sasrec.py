@@ -15,6 +15,10 @@ available as ``loss="bce"`` for comparison with the original.
 Item representations (``item_repr``):
 
 - ``"id"``: one learned row per item, the reference every SID model is judged against.
+- ``"hybrid"``: the id row plus the SID token vectors (pooled as for ``"sid"``),
+  as industrial rankers use SIDs: items that share tokens share part of their
+  vector, so rare items borrow from their code neighbours, while the id row
+  keeps every item distinct.
 - ``"sid"``: no per-item parameters. An item's vector is built from its SID
   tokens: one table per level (``codebook_size`` rows; the disambiguation level,
   when the SID table has one and ``use_dedup`` holds, gets ``max(dedup) + 1``
@@ -42,10 +46,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from quasid.errors import ConfigError, DataError
+from quasid.rec.losses import chunked_softmax_cross_entropy
 from quasid.rec.metrics import Ranks, rank_of_targets
 from quasid.sid.table import SIDTable
 
-ITEM_REPRS = ("id", "sid")
+ITEM_REPRS = ("id", "sid", "hybrid")
 SID_POOLINGS = ("sum", "concat")
 LOSSES = ("ce", "bce")
 
@@ -68,6 +73,11 @@ class SASRecConfig:
     sid_pooling: str = "sum"  # "sum" | "concat" (item_repr="sid" only)
     use_dedup: bool = True  # use the SID table's disambiguation level when it has one
     loss: str = "ce"  # "ce": full softmax over the catalog | "bce": one sampled negative (paper)
+    # speed levers of the "ce" loss (docs/judges.md): rows per chunk of the streamed softmax
+    # cross-entropy that never holds the [M, N] logits (0 = F.cross_entropy on the full logits), and
+    # bf16 products inside it (fp32 log-sum-exp and gradients; evaluation always scores in fp32)
+    ce_chunk: int = 64
+    ce_bf16: bool = False
     init_std: float = 0.02  # std of the normal init of embeddings and linear layers
     seed: int = 0  # parameter initialisation
 
@@ -93,6 +103,10 @@ class SASRecConfig:
             )
         if self.loss not in LOSSES:
             raise ConfigError(f"SASRecConfig.loss={self.loss!r}: use one of {list(LOSSES)}")
+        if not isinstance(self.ce_chunk, int) or self.ce_chunk < 0:
+            raise ConfigError(
+                f"SASRecConfig.ce_chunk must be an integer >= 0 (0 = off), got {self.ce_chunk!r}"
+            )
         if not self.init_std > 0:
             raise ConfigError(f"SASRecConfig.init_std must be > 0, got {self.init_std!r}")
 
@@ -132,6 +146,28 @@ class SIDItemEmbedding(nn.Module):
         if self.proj is None:
             return torch.stack(parts).sum(0), self.inverse  # [U, d]
         return self.proj(torch.cat(parts, dim=-1)), self.inverse  # [U, L*d] -> [U, d]
+
+    def multiplicity(self) -> Tensor:
+        """``[U]``: how many catalog items share each distinct SID (the weight of its score column)."""
+        return torch.bincount(self.inverse, minlength=self.n_distinct)
+
+
+class HybridItemEmbedding(nn.Module):
+    """Id row + SID token vectors: every item is distinct, and items that share tokens share part of it."""
+
+    def __init__(self, codes: np.ndarray, level_sizes: Sequence[int], dim: int, pooling: str) -> None:
+        super().__init__()
+        self.ids = IdItemEmbedding(len(codes), dim)
+        self.sids = SIDItemEmbedding(codes, level_sizes, dim, pooling)
+
+    @property
+    def n_distinct(self) -> int:
+        return self.sids.n_distinct
+
+    def distinct(self) -> tuple[Tensor, Tensor | None]:
+        """``(vectors [N, d], None)``: the id part makes every item its own row."""
+        vectors, inverse = self.sids.distinct()
+        return self.ids.table.weight + vectors[inverse], None
 
 
 def _sid_codes(
@@ -191,20 +227,23 @@ class SASRec(nn.Module):
         config.validate()
         if n_items < 2:
             raise ConfigError(f"n_items={n_items}: ranking needs at least 2 items")
-        if config.item_repr == "sid" and sid_table is None:
-            raise ConfigError("SASRecConfig.item_repr='sid' needs a sid_table (a quasid.sid.SIDTable)")
+        if config.item_repr != "id" and sid_table is None:
+            raise ConfigError(
+                f"SASRecConfig.item_repr={config.item_repr!r} needs a sid_table (a quasid.sid.SIDTable)"
+            )
         self.config = config
         self.n_items = n_items
         d = config.hidden
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.items: IdItemEmbedding | SIDItemEmbedding
+            self.items: IdItemEmbedding | SIDItemEmbedding | HybridItemEmbedding
             if config.item_repr == "id":
                 self.items = IdItemEmbedding(n_items, d)
             else:
                 assert sid_table is not None
                 codes, sizes = _sid_codes(sid_table, n_items, item_ids, config.use_dedup)
-                self.items = SIDItemEmbedding(codes, sizes, d, config.sid_pooling)
+                kind = SIDItemEmbedding if config.item_repr == "sid" else HybridItemEmbedding
+                self.items = kind(codes, sizes, d, config.sid_pooling)
             self.positions = nn.Embedding(config.max_len, d)
             self.input_norm = nn.LayerNorm(d)
             self.input_dropout = nn.Dropout(config.dropout)
@@ -308,6 +347,10 @@ class SASRec(nn.Module):
         h = hidden[mask]  # [M, d]
         pos = targets[mask]  # [M]
         if self.config.loss == "ce":
+            if self.config.ce_chunk:  # streamed over rows; the per-item vectors make the gather free
+                return chunked_softmax_cross_entropy(
+                    h, item_vectors, pos, self.config.ce_chunk, self.config.ce_bf16
+                )
             logits = h @ vectors.T  # [M, U]
             if inverse is not None:
                 logits = logits[:, inverse]  # [M, N]
@@ -324,6 +367,10 @@ class SASRec(nn.Module):
     @torch.no_grad()
     def score_histories(self, histories: Sequence[np.ndarray]) -> Tensor:
         """``[B, N]`` scores of every catalog item as the next item after each history."""
+        return self.score_all(self._last_hidden(histories))  # [B, N]
+
+    def _last_hidden(self, histories: Sequence[np.ndarray]) -> Tensor:
+        """``[B, d]``: the hidden state after each history's last item."""
         if any(len(h) == 0 for h in histories):
             raise DataError("SASRec cannot score an empty history")
         L = self.config.max_len
@@ -333,20 +380,25 @@ class SASRec(nn.Module):
         for i, h in enumerate(clipped):
             inputs[i, : len(h)] = h + 1
         hidden = self.encode(torch.from_numpy(inputs).to(self.device))  # [B, T, d]
-        last = hidden[torch.arange(len(clipped), device=self.device), lengths - 1]  # [B, d]
-        return self.score_all(last)  # [B, N]
+        return hidden[torch.arange(len(clipped), device=self.device), lengths - 1]  # [B, d]
 
     @torch.no_grad()
     def rank_targets(self, histories: Sequence[np.ndarray], targets: np.ndarray) -> Ranks:
         """Full-catalog rank (with ties) of each target after its history."""
-        scores = self.score_histories(histories)
-        return rank_of_targets(scores, torch.as_tensor(np.asarray(targets), device=scores.device))
+        targets_t = torch.as_tensor(np.asarray(targets), device=self.device)
+        if not isinstance(self.items, SIDItemEmbedding):
+            return rank_of_targets(self.score_histories(histories), targets_t)
+        # one column per distinct SID, weighted by its item count: the same ranks and ties as the
+        # [B, N] scores, without copying every SID's score to its items
+        vectors, inverse = self.items.distinct()
+        scores = self._last_hidden(histories) @ vectors.T  # [B, U]
+        return rank_of_targets(scores, inverse[targets_t], weights=self.items.multiplicity())
 
     def describe(self) -> dict[str, Any]:
         """Config and sizes, for run records."""
         out = asdict(self.config)
         out["n_items"] = self.n_items
         out["n_parameters"] = sum(p.numel() for p in self.parameters())
-        if isinstance(self.items, SIDItemEmbedding):
+        if not isinstance(self.items, IdItemEmbedding):
             out["n_distinct_sids"] = self.items.n_distinct
         return out
