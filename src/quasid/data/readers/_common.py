@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from quasid.data.catalog import Catalog
 from quasid.data.interactions import Interactions
-from quasid.errors import DataError
+from quasid.errors import DataError, DataWarning
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
 
@@ -175,3 +176,55 @@ def build_interactions(
         user_ids=np.asarray(user_ids, dtype=object),
         n_items=n_items,
     )
+
+
+# --- fallbacks: where a reader goes on with a default, it says so once (an error when strict) ----------
+
+
+def warn_fallback(message: str) -> None:
+    """One ``DataWarning`` for one kind of fallback, naming the count and an example id.
+
+    Under ``quasid.errors.strict_data()`` (``quasid --strict``) it is raised, as a DataError.
+    """
+    warnings.warn(DataWarning(message), stacklevel=3)
+
+
+def warn_items_without_text(path: Path, item_ids: Sequence[str], fields: dict[str, list[str]]) -> None:
+    """Warn about items whose every text field is empty: they reach the tokenizer as missing content."""
+    if not fields or not item_ids:
+        return
+    has_text = np.zeros(len(item_ids), dtype=bool)
+    for values in fields.values():
+        has_text |= np.fromiter((bool(v.strip()) for v in values), dtype=bool, count=len(item_ids))
+    empty = np.flatnonzero(~has_text)
+    if len(empty):
+        warn_fallback(
+            f"{path}: {len(empty)} item(s) have no text (every field of {sorted(fields)} empty), e.g. item "
+            f"{item_ids[int(empty[0])]!r}: they are read as missing-content items; give them text, or give "
+            "every item a vector with --embeddings FILE.npy"
+        )
+
+
+def warn_repeated_events(
+    source: str,
+    users: np.ndarray,
+    items: np.ndarray,
+    times: np.ndarray,
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    time_name: str,
+) -> None:
+    """Warn about events equal to an earlier one in user, item and time (both are kept)."""
+    if len(items) < 2:
+        return
+    order = np.lexsort((times, items, users))
+    u, i, t = users[order], items[order], times[order]
+    same = (u[1:] == u[:-1]) & (i[1:] == i[:-1]) & (t[1:] == t[:-1])
+    count = int(same.sum())
+    if count:
+        k = int(order[1:][same][0])
+        warn_fallback(
+            f"{source}: {count} event(s) repeat an earlier one (same user, item and {time_name}), e.g. user "
+            f"{user_ids[int(users[k])]!r}, item {item_ids[int(items[k])]!r} at {times[k]}: both are kept; "
+            "drop the repeats if they are logging errors"
+        )

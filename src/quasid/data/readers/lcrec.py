@@ -22,6 +22,7 @@ from quasid.data.readers._common import (
     load_json_object,
     log_from_sequences,
     sorted_ids,
+    warn_items_without_text,
 )
 from quasid.errors import DataError
 
@@ -112,6 +113,7 @@ def _read_items(path: Path, name: str) -> Catalog:
             if column is None:
                 column = fields[key] = [""] * len(raw)
             column[row] = text
+    warn_items_without_text(path, ids, fields)
     return Catalog(item_ids=ids, text_fields=fields, name=name)
 
 

@@ -23,6 +23,8 @@ from quasid.data.readers._common import (
     read_text,
     require_file,
     sorted_ids,
+    warn_items_without_text,
+    warn_repeated_events,
 )
 from quasid.errors import DataError
 
@@ -89,6 +91,9 @@ def read_recbole(
         source = f"(derived from {inter_path.name})"
     rows = item_rows(catalog, items_raw, str(inter_path), source)
     user_codes, user_ids = factorize(users_raw)
+    if has_time:
+        ids = catalog.item_ids
+        warn_repeated_events(str(inter_path), user_codes, rows, order, user_ids, ids, f"'{time_col}'")
     interactions = build_interactions(user_codes, user_ids, rows, order, catalog.n_items)
     return Dataset(catalog, interactions)
 
@@ -165,4 +170,5 @@ def _read_item_file(path: Path, item_col: str, name: str) -> Catalog:
         if col == item_col or not (col in TEXT_COLUMNS or ctype in TEXT_TYPES):
             continue
         fields[col] = [r[j] for r in table.rows]
+    warn_items_without_text(path, ids, fields)
     return Catalog(item_ids=ids, text_fields=fields, name=name)

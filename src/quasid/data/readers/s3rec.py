@@ -22,6 +22,7 @@ from quasid.data.readers._common import (
     log_from_sequences,
     read_text,
     require_file,
+    warn_fallback,
 )
 from quasid.errors import DataError
 
@@ -62,6 +63,7 @@ def read_s3rec(path: str | os.PathLike[str]) -> Dataset:
     attributes = None
     if attr_map is not None:
         attributes = [attr_map.get(int(i), []) for i in all_items]
+        _warn_missing_attributes(seq_path, attr_path, seq_items, attr_map)
     attribute_names: dict[int, str] = {}
     names_path = folder / NAMES
     if names_path.is_file():
@@ -76,6 +78,26 @@ def read_s3rec(path: str | os.PathLike[str]) -> Dataset:
     rows = np.searchsorted(all_items, flat)
     interactions = log_from_sequences(user_ids, lengths, rows, catalog.n_items)
     return Dataset(catalog, interactions)
+
+
+def _warn_missing_attributes(
+    seq_path: Path, attr_path: Path, seq_items: np.ndarray, attr_map: dict[int, list[int]]
+) -> None:
+    """The two ways an item ends up without attributes, each one warning (errors under --strict)."""
+    unlisted = np.setdiff1d(seq_items, np.fromiter(attr_map, dtype=np.int64, count=len(attr_map)))
+    if len(unlisted):
+        warn_fallback(
+            f"{seq_path}: {len(unlisted)} item id(s) in the sequences have no entry in {attr_path.name}, "
+            f"e.g. {int(unlisted[0])}: they are read as items without attributes (missing content); add "
+            f"them to {attr_path.name}, or drop their events"
+        )
+    empty = [item for item, attrs in attr_map.items() if not attrs]
+    if empty:
+        warn_fallback(
+            f"{attr_path}: {len(empty)} item(s) have no attributes (an empty list), e.g. item {min(empty)}: "
+            "they are read as missing-content items; give them attributes, or give every item a vector "
+            "with --embeddings FILE.npy"
+        )
 
 
 def _parse_sequences(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:

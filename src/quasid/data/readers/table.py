@@ -27,6 +27,8 @@ from quasid.data.readers._common import (
     read_text,
     require_file,
     sorted_ids,
+    warn_items_without_text,
+    warn_repeated_events,
 )
 from quasid.errors import DataError
 
@@ -86,6 +88,9 @@ def read_table(
         else:
             order = np.arange(table.num_rows, dtype=np.int64)
         user_codes, user_ids = factorize(users)
+        if time_col is not None:
+            ids = catalog.item_ids
+            warn_repeated_events(str(inter_path), user_codes, rows, order, user_ids, ids, f"'{time_col}'")
         log = build_interactions(user_codes, user_ids, rows, order, catalog.n_items)
     assert catalog is not None
     return Dataset(catalog, log)
@@ -236,6 +241,8 @@ def _catalog_from_table(
         embeddings = _embeddings(
             _require(table, embedding_col, path).combine_chunks(), embedding_col, ids, path
         )
+    if embeddings is None:
+        warn_items_without_text(path, ids, fields)
     return Catalog(item_ids=ids, text_fields=fields, group_keys=group_keys, embeddings=embeddings, name=name)
 
 
