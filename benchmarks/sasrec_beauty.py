@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--loss", choices=["ce", "bce"], default=SASRecConfig.loss)
     p.add_argument("--sid-pooling", choices=["sum", "concat"], default=SASRecConfig.sid_pooling)
     p.add_argument("--no-dedup", action="store_true", help="ignore the SID table's disambiguation level")
+    p.add_argument("--hybrid", action="store_true", help="item vector = id row + SID token vectors (--sids)")
     args = p.parse_args(argv)
 
     model = {
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "sid_pooling": args.sid_pooling,
         "use_dedup": not args.no_dedup,
     }
-    config = cell_config(args, "sasrec_id" if args.sids is None else "sasrec_sid", model)
+    recommender = "sasrec_id" if args.sids is None else ("sasrec_hybrid" if args.hybrid else "sasrec_sid")
+    config = cell_config(args, recommender, model)
     out = run_cell(config, args)
     json.dump(out, sys.stdout, indent=2)
     print()

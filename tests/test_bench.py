@@ -328,3 +328,11 @@ def test_a_method_can_set_its_own_shape_beside_the_benchs(tmp_path):
         BenchConfig.from_dict(
             {"methods": ["p"], "method": {"p": {"source": "lcrec", "path": "x", "disambiguate": False}}}
         )
+
+
+def test_hybrid_judge_is_a_sasrec_on_ids_plus_sids_for_every_sid_method() -> None:
+    cfg = BenchConfig.from_dict(
+        {"data": "synthetic", "methods": ["rqkmeans"], "seeds": [0], "recommenders": ["sasrec_hybrid"]}
+    )
+    assert cfg.model_config("sasrec_hybrid", 0).item_repr == "hybrid"
+    assert ("sasrec_hybrid", "rqkmeans", 0) in cfg.cells()

@@ -248,6 +248,30 @@ def evaluate(
 
 
 @app.command()
+def audit(
+    sids: Annotated[Path, typer.Argument(help="SID table: Parquet (`fit`, `assign`) or LC-Rec .index.json.")],
+    data: Annotated[str, typer.Option(help="Dataset the SIDs belong to (catalog + interactions).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, audit.json, plots/.")],
+    against: Annotated[
+        Path | None, typer.Option(help="A second SID table of the same catalog: which items moved.")
+    ] = None,
+    semantic_levels: Annotated[
+        int | None, typer.Option(help="Semantic levels of an .index.json (LC-Rec: 3 of 4).")
+    ] = None,
+    max_groups: Annotated[
+        int, typer.Option(help="Harmful groups listed in full; the rest one line each.")
+    ] = 200,
+) -> None:
+    """Name every harmful collision, and how the codes sit against popularity and behaviour."""
+    result = pipeline.audit(sids, data, out_dir, against, semantic_levels, max_groups)
+    c = result.summary["collisions"]
+    out.print(
+        f"{c['harmful_groups']:,} harmful and {c['benign_groups']:,} benign collision groups; "
+        f"[bold green]wrote[/] {out_dir / 'report.md'}"
+    )
+
+
+@app.command()
 def embed(
     data: Annotated[str, typer.Argument(help="Dataset folder/file or name.")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Output .npy matrix, rows in catalog order.")],
@@ -316,7 +340,8 @@ def bench(
     """Methods x seeds x recommenders on one dataset -> report folder (report.md, results.json, plots/).
 
     List options take several values: --methods rqkmeans rqvae lcrec:PATH quasid (also sids:PATH,
-    LABEL=SPEC), --seeds 0 1 2, --recommenders sasrec_sid sasrec_id tiger (or none).
+    LABEL=SPEC), --seeds 0 1 2, --recommenders sasrec_sid sasrec_id sasrec_hybrid tiger
+    (or none).
     Re-running on the same folder skips finished cells. Benches run in parallel into separate
     folders join with --merge FOLDER: with no data or config given, it only merges and renders.
     """

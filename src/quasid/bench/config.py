@@ -42,7 +42,14 @@ from quasid.rec.sasrec import SASRecConfig
 from quasid.tokenizers import TOKENIZERS, get_tokenizer_class
 
 #: Downstream recommenders, and whether each one reads SIDs.
-RECOMMENDERS: dict[str, bool] = {"sasrec_sid": True, "sasrec_id": False, "tiger": True}
+RECOMMENDERS: dict[str, bool] = {
+    "sasrec_sid": True,
+    "sasrec_id": False,
+    "sasrec_hybrid": True,  # id row + SID token vectors, as ID-based rankers use SIDs
+    "tiger": True,
+}
+#: The SASRecConfig.item_repr of each SASRec judge.
+SASREC_ITEM_REPRS = {"sasrec_sid": "sid", "sasrec_id": "id", "sasrec_hybrid": "hybrid"}
 PROTOCOLS = ("leave_one_out", "cold_start")
 PEER_SOURCES = ("lcrec", "sids")
 #: Our method and its ablations; every other method is a baseline the gains are measured against.
@@ -55,9 +62,10 @@ TIGER_PRESETS = ("compact", "paper")
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "sasrec_sid": {},
     "sasrec_id": {},
+    "sasrec_hybrid": {},
     "tiger": {"epochs": 20, "patience": 3, "eval_every": 2, "eval_batch_size": 4096},
 }
-VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "tiger": 4000}
+VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "sasrec_hybrid": 0, "tiger": 4000}
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ class BenchConfig:
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for every recommender
     sasrec_sid: RecommenderSettings = field(default_factory=RecommenderSettings)
     sasrec_id: RecommenderSettings = field(default_factory=RecommenderSettings)
+    sasrec_hybrid: RecommenderSettings = field(default_factory=RecommenderSettings)
     tiger: RecommenderSettings = field(default_factory=RecommenderSettings)
 
     # --- construction ------------------------------------------------------------------------
@@ -292,7 +301,7 @@ class BenchConfig:
         else:
             if settings.preset is not None:
                 raise ConfigError(f"{recommender}.preset: only tiger has presets (compact, paper)")
-            item_repr = "sid" if recommender == "sasrec_sid" else "id"
+            item_repr = SASREC_ITEM_REPRS[recommender]
             try:
                 cfg = SASRecConfig(**{**settings.model, "item_repr": item_repr, "seed": seed})
             except TypeError as exc:
