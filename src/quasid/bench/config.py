@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from quasid.config import EmbeddingConfig, apply_overrides, read_toml
+from quasid.config import EmbeddingConfig, apply_overrides, read_toml, typed_values
 from quasid.errors import ConfigError
 from quasid.rec.evaluate import TrainConfig
 from quasid.rec.sasrec import SASRecConfig
@@ -132,6 +132,7 @@ class BenchConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown bench config key(s) {unknown}; valid keys: {sorted(known)}")
+        values = typed_values(cls, values)  # types checked (exact conversions made) before building
         try:
             embedding = EmbeddingConfig(**values.pop("embedding", {}))
         except TypeError as exc:
