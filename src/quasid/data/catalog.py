@@ -24,7 +24,7 @@ class Catalog:
     Attributes:
         item_ids: external ids, one per item, unique (stored as ``str``).
         texts: content text per item (``""`` where unknown), or None; built from
-            ``text_fields`` and attribute names by ``quasid.features.text``.
+            ``text_fields`` and attribute names by ``quasid.data.text``.
         text_fields: raw text columns (title, brand, description, categories, ...),
             each one string per item, as the source files give them.
         attributes: attribute ids per item (brand, categories, tags), or None.

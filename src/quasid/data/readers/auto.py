@@ -12,6 +12,7 @@ from quasid.data.readers.lcrec import INTER_SUFFIX, ITEM_SUFFIX, ITEMS_ONLY, rea
 from quasid.data.readers.recbole import read_recbole
 from quasid.data.readers.s3rec import SEQUENCES, read_s3rec
 from quasid.data.readers.table import SUFFIXES, read_table
+from quasid.data.text import attach_texts
 from quasid.errors import ConfigError, DataError
 
 FORMATS = ("auto", "s3rec", "lcrec", "recbole", "table")
@@ -79,8 +80,6 @@ def load_dataset(path: str | os.PathLike[str], format: str = "auto", **kwargs: A
     of a folder format reads its folder (and, for LC-Rec / RecBole, picks the
     dataset name from the file name); a table file is read as interactions.
     """
-    from quasid.features.text import attach_texts  # here, not at import: features imports data
-
     if format not in FORMATS:
         raise ConfigError(f"unknown dataset format {format!r}: use one of {list(FORMATS)}")
     p = resolve_path(path)

@@ -1,7 +1,8 @@
-"""Item content text: what the sentence encoder reads.
+"""Item content text: what the sentence encoder reads, and what reports quote of an item.
 
 The text is built from whatever the catalog has, in a fixed field order so the
-same item always gives the same string (and the same embedding-cache key).
+same item always gives the same string (and the same embedding-cache key). It lives with
+the catalog, below ``quasid.features``, because the readers fill ``Catalog.texts`` with it.
 """
 
 from __future__ import annotations
