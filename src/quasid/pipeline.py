@@ -276,6 +276,84 @@ def evaluate(sids: SIDTable | str | Path, dataset: Dataset | str | Path | None =
     return sid_metrics(table.codes, table.codebook_size, catalog)
 
 
+def read_sids(
+    path: str | Path, dataset: Dataset | None = None, semantic_levels: int | None = None
+) -> SIDTable:
+    """A SID table from Parquet, or from an LC-Rec ``.index.json`` (keys = catalog rows of ``dataset``).
+
+    ``semantic_levels`` (index.json only): leading levels that are semantic (an LC-Rec index's
+    tie-breaking last level is not); the rest becomes the disambiguation column.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        ids = dataset.catalog.item_ids if dataset is not None else None
+        if ids is not None:
+            import json
+
+            keys = [int(k) for k in json.loads(path.read_text(encoding="utf-8"))]
+            if keys and max(keys) >= len(ids):
+                raise DataError(
+                    f"{path}: LC-Rec keys run to {max(keys)} but '{dataset.name}' has {len(ids)} items "
+                    "(key = catalog row): is this the index of another dataset?"
+                )
+        return SIDTable.from_lcrec_index(path, item_ids=ids, semantic_levels=semantic_levels)
+    return SIDTable.from_parquet(path)
+
+
+def audit(
+    sids: SIDTable | str | Path,
+    data: Dataset | str | Path,
+    out: str | Path | None = None,
+    against: SIDTable | str | Path | None = None,
+    semantic_levels: int | None = None,
+    max_groups: int | None = None,
+    plots: bool = True,
+) -> Any:
+    """``quasid audit``: collisions named item by item, code use, behaviour alignment, comparison.
+
+    The behaviour figures use the training part of the dataset's interactions (leave-one-out: each
+    user's last two events are held out), as a downstream recommender would see them. With ``out``,
+    writes report.md, audit.json, collisions.parquet and plots/ there. Returns the ``SIDAudit``.
+    """
+    from quasid.audit import audit_sids, write_audit
+    from quasid.audit.report import MAX_GROUPS
+    from quasid.data.splits import leave_one_out
+
+    ds = data if isinstance(data, Dataset) else load_data(data)
+    table = sids if isinstance(sids, SIDTable) else read_sids(sids, ds, semantic_levels)
+    catalog, rows = ds.catalog, None
+    if catalog.n_items != table.n_items or not np.array_equal(
+        catalog.item_ids.astype(str), table.item_ids.astype(str)
+    ):
+        rows = catalog.index_of(table.item_ids.tolist())
+        catalog = _align(catalog, table)
+    train = None
+    if ds.interactions is not None and ds.interactions.n_events:
+        train = leave_one_out(ds.interactions).train
+        if rows is not None:
+            train = _restrict(train, rows)
+    other = None
+    if against is not None:
+        o = against if isinstance(against, SIDTable) else read_sids(against, ds, semantic_levels)
+        other = (o.item_ids, o.codes)
+    result = audit_sids(table.codes, table.codebook_size, catalog, train, other)
+    if out is not None:
+        write_audit(result, out, MAX_GROUPS if max_groups is None else max_groups, plots)
+    return result
+
+
+def _restrict(train: Any, rows: np.ndarray) -> Any:
+    """Interactions on the table's items only, item indices renumbered to the table's rows."""
+    from quasid.data.interactions import Interactions
+
+    new = np.full(train.n_items, -1, dtype=np.int64)
+    new[rows] = np.arange(len(rows))
+    keep = new[train.items] >= 0
+    return Interactions(
+        train.users[keep], new[train.items[keep]], train.order[keep], train.user_ids, n_items=len(rows)
+    )
+
+
 def _align(catalog: Any, table: SIDTable) -> Any:
     """Restrict/reorder the catalog to the table's items (for SID tables covering a subset)."""
     from quasid.data.catalog import Catalog

@@ -15,36 +15,12 @@ from typing import Any
 import numpy as np
 
 from quasid.bench.report import ID_ROW, METRIC_NAMES, METRICS, REC_NAMES, aggregate, current, mean_std
-from quasid.errors import ConfigError
-from quasid.io import atomic_path
-
-
-def _integer_ticks(axis: Any) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("bench plots need matplotlib: pip install 'quasid[rec]'") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return path
+from quasid.plotting import integer_ticks, pyplot, save_png
 
 
 def draw_all(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Every plot the results support; returns the files written."""
-    plt = _pyplot()
+    plt = pyplot()
     out_dir = Path(out_dir)
     config, cells, sids = current(results)
     order = list(config.methods)
@@ -92,7 +68,7 @@ def metric_bars(
     ax.set_ylabel("test figure (mean ± std over seeds)")
     ax.set_title(f"{REC_NAMES[rec]}: test metrics")
     ax.legend(fontsize=8, ncols=2)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def training_curves(plt: Any, rec: str, cells: list[dict[str, Any]], labels: list[str], path: Path) -> Path:
@@ -110,12 +86,12 @@ def training_curves(plt: Any, rec: str, cells: list[dict[str, Any]], labels: lis
         ax.axvline(cell["best_epoch"], color=colors.get(label), alpha=0.15, lw=1)
         seen.add(label)
     ax.set_xlabel("epoch")
-    _integer_ticks(ax.xaxis)
+    integer_ticks(ax.xaxis)
     ax.set_ylabel("validation NDCG@10")
     ax.set_title(f"{REC_NAMES[rec]}: training curves (one line per seed; faint: best epoch)")
     if seen:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def sid_levels(plt: Any, sids: list[dict[str, Any]], order: list[str], path: Path) -> Path:
@@ -155,8 +131,8 @@ def sid_levels(plt: Any, sids: list[dict[str, Any]], order: list[str], path: Pat
                 color=f"C{i}",
             )
         ax.set_xlabel("semantic level")
-        _integer_ticks(ax.xaxis)
+        integer_ticks(ax.xaxis)
         ax.set_title(f"{title} per level")
         ax.set_ylim(0, 1.05)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -17,6 +17,7 @@ of any size; no pair is ever enumerated.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -48,25 +49,33 @@ def benign_rules(catalog: Catalog) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return rules, missing
 
 
-def collision_breakdown(
-    sid_key: np.ndarray, sid_sizes: np.ndarray, rules: dict[str, np.ndarray]
-) -> dict[str, object]:
-    """Benign / harmful pair counts and item rates for items that share their SID.
+@dataclass
+class BenignLinks:
+    """Per colliding item: its SID group, how many group mates each rule links to it, and in all.
 
-    ``sid_key`` is one int64 key per item (equal iff the semantic SIDs are
-    equal), ``sid_sizes`` the size of each item's SID group. Returned rates:
-    ``harmful_collision_rate`` = items colliding with at least one item not
-    benign-linked to them; ``benign_collision_rate`` = items that collide but
-    only benignly (so the two add up to ``collision_rate``).
+    ``colliding`` are the item rows whose SID is shared; ``group`` their SID group (``0..n_groups-1``);
+    ``linked`` the size of the union of their rule classes inside the group (itself included), so
+    ``sizes - linked`` is the item's harmful partners; ``class_sizes[rule]`` the size of its class
+    under that rule alone (1 when the rule links it to no mate).
     """
-    n = len(sid_key)
-    label_radix = 2 * n
+
+    colliding: np.ndarray
+    group: np.ndarray
+    n_groups: int
+    sizes: np.ndarray
+    linked: np.ndarray
+    class_sizes: dict[str, np.ndarray]
+
+
+def benign_links(sid_key: np.ndarray, sid_sizes: np.ndarray, rules: dict[str, np.ndarray]) -> BenignLinks:
+    """Rule links among items that share their SID, by inclusion-exclusion over rule subsets."""
+    label_radix = 2 * len(sid_key)
     colliding = np.flatnonzero(sid_sizes >= 2)
     m = len(colliding)
-    by_rule = dict.fromkeys(rules, 0)
+    sid_sub, n_sids = densify(sid_key[colliding]) if m else (np.zeros(0, np.int64), 0)
     linked = np.ones(m, dtype=np.int64)
+    class_sizes = {name: np.ones(m, dtype=np.int64) for name in rules}
     if m and rules:
-        sid_sub, n_sids = densify(sid_key[colliding])
         sub_labels = {name: labels[colliding] for name, labels in rules.items()}
         linked[:] = 0
         names = list(rules)
@@ -77,9 +86,31 @@ def collision_breakdown(
                 sizes = group_sizes(key)
                 linked += sign * sizes
                 if r == 1:
-                    by_rule[subset[0]] = int((sizes - 1).sum() // 2)
-    harmful_partners = sid_sizes[colliding] - linked
-    benign_partners = linked - 1
+                    class_sizes[subset[0]] = sizes
+    return BenignLinks(colliding, sid_sub, n_sids, sid_sizes[colliding], linked, class_sizes)
+
+
+def collision_breakdown(
+    sid_key: np.ndarray,
+    sid_sizes: np.ndarray,
+    rules: dict[str, np.ndarray],
+    links: BenignLinks | None = None,
+) -> dict[str, object]:
+    """Benign / harmful pair counts and item rates for items that share their SID.
+
+    ``sid_key`` is one int64 key per item (equal iff the semantic SIDs are
+    equal), ``sid_sizes`` the size of each item's SID group. Returned rates:
+    ``harmful_collision_rate`` = items colliding with at least one item not
+    benign-linked to them; ``benign_collision_rate`` = items that collide but
+    only benignly (so the two add up to ``collision_rate``). ``links``: the
+    ``benign_links`` of the same arguments, when the caller already has them.
+    """
+    n = len(sid_key)
+    links = benign_links(sid_key, sid_sizes, rules) if links is None else links
+    m = len(links.colliding)
+    by_rule = {name: int((sizes - 1).sum() // 2) for name, sizes in links.class_sizes.items()}
+    harmful_partners = links.sizes - links.linked
+    benign_partners = links.linked - 1
     harmful_items = int(np.count_nonzero(harmful_partners > 0))
     return {
         "benign_pairs": int(benign_partners.sum() // 2),
