@@ -231,7 +231,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         "unknown-name",
         ConfigError,
         "Unknown method, parameter or config key",
-        r"unknown (method|config key|\w+ parameter|dataset format)",
+        r"unknown (method|(bench )?config key|\w+ parameter|dataset format)",
         "Check the spelling against the valid names the message lists.",
     ),
     _entry(
@@ -267,7 +267,7 @@ USAGE: tuple[CatalogueEntry, ...] = (
         "unknown-option",
         UsageError,
         "A command is given an option it does not have",
-        r"^no such option \S+ for `quasid",
+        r"^no such option \S+ for `quasid|^quasid bench: unknown option",
         "Check the spelling against `quasid COMMAND --help`; `--debug` and `--strict` go before the "
         "command (`quasid --strict fit ...`).",
     ),
