@@ -336,3 +336,64 @@ def test_hybrid_judge_is_a_sasrec_on_ids_plus_sids_for_every_sid_method() -> Non
     )
     assert cfg.model_config("sasrec_hybrid", 0).item_repr == "hybrid"
     assert ("sasrec_hybrid", "rqkmeans", 0) in cfg.cells()
+
+
+def test_later_seeds_can_be_spent_on_the_methods_that_decide():
+    config = BenchConfig.from_dict(
+        {
+            "data": "synthetic",
+            "methods": ["rqkmeans", "rqvae", "quasid"],
+            "seeds": [0, 1],
+            "recommenders": ["sasrec_sid", "sasrec_id", "tiger"],
+            "sasrec_sid": {"seed_methods": {"1": ["quasid", "rqvae"]}},
+            "tiger": {"methods": ["quasid"], "seeds": [0]},
+        }
+    )
+    cells = config.cells()
+    assert [c for c in cells if c[2] == 1] == [
+        ("sasrec_sid", "rqvae", 1),
+        ("sasrec_sid", "quasid", 1),
+        ("sasrec_id", None, 1),
+    ]
+    assert ("sasrec_sid", "rqkmeans", 0) in cells and ("tiger", "quasid", 0) in cells
+    # SIDs are fitted only where a cell trains on them: rqkmeans is not refitted for seed 1
+    assert config.sid_plan() == [("rqkmeans", 0), ("rqvae", 0), ("quasid", 0), ("rqvae", 1), ("quasid", 1)]
+    intrinsic = BenchConfig.from_dict(
+        {"data": "synthetic", "methods": ["rqkmeans"], "seeds": [0, 1], "recommenders": []}
+    )
+    assert intrinsic.sid_plan() == [("rqkmeans", 0), ("rqkmeans", 1)]
+    with pytest.raises(ConfigError, match="seed_methods has key '5'"):
+        config.override(['sasrec_sid.seed_methods={"5" = ["quasid"]}'])
+    with pytest.raises(ConfigError, match="not methods of the bench"):
+        config.override(['sasrec_sid.seed_methods={"1" = ["lcrec"]}'])
+
+
+def test_lcrec_and_peer_sids_of_amazon_beauty_text_align_with_its_rows(shared_data):
+    """LC-Rec's key is amazon-beauty's item id - 1, the peers' key the text folder's item row; both are
+    the catalog row here: items sharing a 3-token prefix share title words, a shifted reading does not."""
+    if not (shared_data / "amazon-beauty-text").is_dir():
+        pytest.skip("amazon-beauty-text not in the shared data")
+    dataset = load_data(str(shared_data / "amazon-beauty-text"))
+    words = [set(t.lower().split()) for t in dataset.catalog.text_fields["title"]]
+
+    def title_overlap(codes: np.ndarray, shift: int) -> float:
+        groups: dict[tuple, list[int]] = {}
+        for row, sid in enumerate(codes[:, :3].tolist()):
+            groups.setdefault(tuple(sid), []).append((row + shift) % len(codes))
+        pairs = [g[:2] for g in groups.values() if len(g) >= 2][:1000]
+        return float(np.mean([len(words[a] & words[b]) / max(1, len(words[a] | words[b])) for a, b in pairs]))
+
+    specs = {
+        "lcrec": {"source": "lcrec", "path": "amazon-beauty/lcrec_sids.json", "semantic_levels": 3},
+        "peer": {
+            "source": "lcrec",
+            "path": "amazon-beauty-text/peer_sids/quasid_zcr.index.json",
+            "semantic_levels": 4,
+        },
+    }
+    config = BenchConfig.from_dict({"data": "amazon-beauty-text", "methods": list(specs), "method": specs})
+    for label in specs:
+        table = read_peer_table(config.method_spec(label), dataset)
+        assert list(table.item_ids) == list(dataset.catalog.item_ids)
+        aligned, shifted = title_overlap(table.codes, 0), title_overlap(table.codes, 1)
+        assert aligned > 0.3 and shifted < 0.1, (label, aligned, shifted)

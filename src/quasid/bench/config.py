@@ -97,6 +97,9 @@ class RecommenderSettings:
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields (over the bench's [train])
     methods: list[str] | None = None  # None: every method of the bench
     seeds: list[int] | None = None  # None: every seed of the bench
+    # per seed (key: the seed as text), the only methods run there: spend later seeds on the methods
+    # that decide, e.g. {"1" = ["quasid", "lcrec"]}; seeds not named run every method
+    seed_methods: dict[str, list[str]] | None = None
     valid_users: int | None = None  # validation subsample for early stopping; 0 = all; None = default
     preset: str | None = None  # tiger only: "compact" (TIGER_COMPACT, default) or "paper" (TIGER_PAPER)
 
@@ -236,6 +239,17 @@ class BenchConfig:
                     f"bench config: {name}.methods names {unknown}: "
                     "neither tokenizers nor [method.*] sections"
                 )
+            for key, labels in (settings.seed_methods or {}).items():
+                if not key.lstrip("-").isdigit() or int(key) not in self.seeds:
+                    raise ConfigError(
+                        f"bench config: {name}.seed_methods has key {key!r}: use seeds of the bench "
+                        f"{self.seeds} written as text"
+                    )
+                stray = [m for m in labels if m not in self.methods]
+                if stray:
+                    raise ConfigError(
+                        f"bench config: {name}.seed_methods.{key} names {stray}, not methods of the bench"
+                    )
             if settings.valid_users is not None and settings.valid_users < 0:
                 raise ConfigError(f"bench config: {name}.valid_users must be >= 0 (0 = all users)")
 
@@ -340,10 +354,21 @@ class BenchConfig:
                 if not RECOMMENDERS[name]:
                     out.append((name, None, seed))
                     continue
+                only = (settings.seed_methods or {}).get(str(seed))
                 for label in self.methods:
-                    if settings.methods is None or label in settings.methods:
+                    if (settings.methods is None or label in settings.methods) and (
+                        only is None or label in only
+                    ):
                         out.append((name, label, seed))
         return out
+
+    def sid_plan(self) -> list[tuple[str, int]]:
+        """Every ``(method label, seed)`` whose SIDs the bench needs: those a planned cell trains on
+        (every one when no recommender reads SIDs: an intrinsic-only bench)."""
+        if not any(RECOMMENDERS[r] for r in self.recommenders):
+            return [(label, seed) for seed in self.seeds for label in self.methods]
+        used = {(label, seed) for _, label, seed in self.cells() if label is not None}
+        return [(label, seed) for seed in self.seeds for label in self.methods if (label, seed) in used]
 
     def cell_fingerprint(self, recommender: str, label: str | None, seed: int) -> str:
         """A digest of the configuration a cell's figures depend on, so a re-run skips only identical cells.

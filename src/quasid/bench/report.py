@@ -403,7 +403,7 @@ def render_markdown(results: dict[str, Any], plots: set[str] | None = None) -> s
         "",
         f"Cells done: {len(cells)} of {planned}"
         + ("." if len(cells) == planned else " (incomplete: the tables cover the cells done so far).")
-        + f" SID tables: {len(sids)} of {len(config.methods) * len(config.seeds)}.",
+        + f" SID tables: {len(sids)} of {len(config.sid_plan())}.",
     ]
     stale = len(results["cells"]) - len(cells)
     if stale:

@@ -237,11 +237,14 @@ class _Runner:
     # --- the plan --------------------------------------------------------------------------
     def run(self) -> None:
         cfg = self.config
+        needed = set(cfg.sid_plan())
         for seed in cfg.seeds:
             for name in cfg.recommenders:
                 if not RECOMMENDERS[name]:
                     self.cell(name, None, seed, None)
             for label in cfg.methods:
+                if (label, seed) not in needed:  # no cell of this seed trains on them (seed_methods)
+                    continue
                 sids: MethodSIDs | None = None
                 if not self.sid_record_is_current(label, seed):
                     sids = self.fit_sids(label, seed)
