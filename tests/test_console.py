@@ -204,3 +204,54 @@ def test_help_still_works(tmp_path: Path) -> None:
     assert done.returncode == 0 and all(verb in done.stdout for verb in VERBS), done.stdout
     done = quasid("fit", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "--set" in done.stdout
+
+
+# ------------------------------------------------------------------ whichever click raised it
+
+
+class _FakeClickException(Exception):  # noqa: N818 - named as click names it
+    """Click's shape without click: the handler must go by names and attributes, not by one module."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def _fake_no_such_option() -> type[Exception]:
+    click_exception = type("ClickException", (_FakeClickException,), {})
+    usage_error = type("UsageError", (click_exception,), {"exit_code": 2})
+
+    class NoSuchOption(usage_error):  # type: ignore[misc, valid-type]
+        def __init__(self, option_name: str, possibilities: list[str] | None = None) -> None:
+            super().__init__(f"No such option: {option_name}")
+            self.option_name, self.possibilities, self.ctx = option_name, possibilities, None
+
+    return NoSuchOption
+
+
+def _click_no_such_option(module: str) -> type[Exception]:
+    return pytest.importorskip(module).exceptions.NoSuchOption
+
+
+@pytest.mark.parametrize("source", ["click", "typer._click", "a click-alike"])
+def test_the_handler_does_not_depend_on_which_click_raised(source: str, monkeypatch, capsys) -> None:
+    from quasid import cli
+
+    no_such_option = _fake_no_such_option() if source == "a click-alike" else _click_no_such_option(source)
+
+    def raise_it(self: object, **kwargs: object) -> None:
+        raise no_such_option("--nope", possibilities=["--nape"])
+
+    monkeypatch.setattr(type(cli.app), "__call__", raise_it)
+    monkeypatch.setattr(sys, "argv", ["quasid", "fit", "--nope"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: no such option --nope for `quasid fit` (did you mean --nape?)"), err
+    assert lookup(err.removeprefix("error: ")).code == "unknown-option"
