@@ -11,12 +11,13 @@ from quasid.bench import BenchConfig, run_bench
 from quasid.bench import runner as bench_runner
 from quasid.bench.config import parse_list_options
 from quasid.bench.methods import method_sids, read_peer_table
-from quasid.bench.paired import per_user_ndcg
+from quasid.bench.paired import compact_ranks, per_user_ndcg
 from quasid.bench.recommenders import protocol_data
 from quasid.bench.report import aggregate, gains, render_markdown, target_status
 from quasid.data.dataset import Dataset
 from quasid.errors import ConfigError, DataError
 from quasid.pipeline import load_data
+from quasid.rec.metrics import Ranks, ranking_metrics
 from quasid.sid.table import SIDTable
 from test_cli import run_cli  # the CLI driver the CLI tests use
 
@@ -107,12 +108,13 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
         run_bench(config.override(["tiger.train.lr=0.01"]), folder, progress=False, plots=False)
 
 
-def _results(config: BenchConfig, figures: dict[tuple[str, str | None], list[float]]) -> dict:
-    """A results.json mapping with test NDCG@10 (and the other metrics) = the given per-seed values."""
+def _results(config: BenchConfig, figures: dict[tuple[str, str | None], list[float | Ranks]]) -> dict:
+    """A results.json mapping with test NDCG@10 (and the other metrics) = the given per-seed values,
+    or the figures of the given per-seed test ranks (stored per user, as the bench stores them)."""
     cells = []
     for (rec, method), values in figures.items():
         for seed, v in zip(config.seeds, values, strict=True):
-            metrics = dict.fromkeys(METRICS, v)
+            metrics = ranking_metrics(v) if isinstance(v, Ranks) else dict.fromkeys(METRICS, v)
             cells.append(
                 {
                     "recommender": rec,
@@ -124,8 +126,10 @@ def _results(config: BenchConfig, figures: dict[tuple[str, str | None], list[flo
                     "best_epoch": 1,
                     "epochs_run": 1,
                     "stop": "epochs",
+                    "train": {"patience": 5, "eval_every": 1},
                     "seconds": 60.0,
                     "history": [],
+                    "test_top": compact_ranks(v, 10) if isinstance(v, Ranks) else None,
                 }
             )
     return {
@@ -362,8 +366,10 @@ def test_later_seeds_can_be_spent_on_the_methods_that_decide():
         {"data": "synthetic", "methods": ["rqkmeans"], "seeds": [0, 1], "recommenders": []}
     )
     assert intrinsic.sid_plan() == [("rqkmeans", 0), ("rqkmeans", 1)]
-    with pytest.raises(ConfigError, match="seed_methods has key '5'"):
-        config.override(['sasrec_sid.seed_methods={"5" = ["quasid"]}'])
+    with pytest.raises(ConfigError, match="seed_methods has key 'one'"):
+        config.override(['sasrec_sid.seed_methods={"one" = ["quasid"]}'])
+    first_seed = config.override(["seeds=[0]"])  # a part of the bench: the later seeds' lists do nothing
+    assert first_seed.cells() == [c for c in cells if c[2] == 0]
     with pytest.raises(ConfigError, match="not methods of the bench"):
         config.override(['sasrec_sid.seed_methods={"1" = ["lcrec"]}'])
 

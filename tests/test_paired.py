@@ -11,8 +11,7 @@ from quasid.bench.paired import compact_ranks, compare_cells, paired_bootstrap, 
 from quasid.bench.recommenders import capped_while_improving
 from quasid.bench.report import comparisons, render_markdown
 from quasid.rec.metrics import Ranks, per_event_metrics, ranking_metrics
-
-METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+from test_bench import _results  # the results.json builder of the report tests
 
 
 def _ranks(n: int, rng: np.random.Generator, scale: float) -> Ranks:
@@ -59,25 +58,6 @@ def test_capped_while_improving_marks_only_cells_stopped_by_the_cap_with_a_late_
     assert capped_while_improving(16, 20, "epochs", {"patience": 3, "eval_every": 2})
 
 
-def _cell(config, rec, method, seed, ranks):
-    metrics = ranking_metrics(ranks)
-    return {
-        "recommender": rec,
-        "method": method,
-        "seed": seed,
-        "fingerprint": config.cell_fingerprint(rec, method, seed),
-        "test": metrics,
-        "valid": metrics,
-        "best_epoch": 10,
-        "epochs_run": 10,
-        "stop": "epochs",
-        "train": {"patience": 3, "eval_every": 1},
-        "seconds": 60.0,
-        "history": [],
-        "test_top": compact_ranks(ranks, 10),
-    }
-
-
 def test_report_and_results_carry_the_paired_bootstrap_against_the_best_baseline():
     config = BenchConfig.from_dict(
         {
@@ -85,30 +65,26 @@ def test_report_and_results_carry_the_paired_bootstrap_against_the_best_baseline
             "methods": ["rqkmeans", "rqvae", "quasid"],
             "seeds": [0, 1],
             "recommenders": ["sasrec_sid"],
-            "train": {"epochs": 10, "patience": 3},
+            "train": {"epochs": 1, "patience": 3},
         }
     )
     rng = np.random.default_rng(2)
-    cells = []
-    for seed in (0, 1):
-        base = _ranks(3000, rng, 30.0)
-        cells.append(_cell(config, "sasrec_sid", "rqkmeans", seed, _ranks(3000, rng, 60.0)))
-        cells.append(_cell(config, "sasrec_sid", "rqvae", seed, base))
-        cells.append(_cell(config, "sasrec_sid", "quasid", seed, Ranks(base.higher // 2, base.ties)))
-    results = {
-        "config": config.to_dict(),
-        "methods": {s.label: s.to_dict() for s in config.method_specs()},
-        "sids": {},
-        "cells": cells,
-        "sessions": [],
-        "dataset": {"name": "synthetic", "items": 10},
-    }
+    base = [_ranks(3000, rng, 30.0) for _ in range(2)]
+    results = _results(
+        config,
+        {
+            ("sasrec_sid", "rqkmeans"): [_ranks(3000, rng, 60.0) for _ in range(2)],
+            ("sasrec_sid", "rqvae"): base,
+            ("sasrec_sid", "quasid"): [Ranks(b.higher // 2, b.ties) for b in base],  # better on every user
+        },
+    )
     (paired,) = comparisons(results)
     assert (paired["method"], paired["baseline"], paired["seeds"]) == ("quasid", "rqvae", [0, 1])
     assert paired["diff_ci"][0] > 0 and paired["n_users"] == 3000
-    direct = compare_cells(cells[2::3], cells[1::3])
+    cells = results["cells"]
+    direct = compare_cells(cells[4:6], cells[2:4])
     assert direct["diff"] == pytest.approx(paired["diff"])
     md = render_markdown(results)
     assert "Paired bootstrap over test users" in md and f"{paired['diff']:+.4f}" in md
     assert "2 of 2 capped while improving" in md  # every cell ran to its cap with its best epoch last
-    assert "at most 10 epochs" in md and "no wall-clock budget" in md
+    assert "at most 1 epochs" in md and "no wall-clock budget" in md
