@@ -178,7 +178,7 @@ def test_usage_error_is_one_line_exit_2_without_traceback(name: str, tmp_path: P
     case = CASES[name]
     done = quasid(*case.args, cwd=tmp_path)
     message = one_error_line(done)
-    missing = [n for n in case.names if n not in message]
+    missing = [n for n in case.names if n.lower() not in message.lower()]  # click: 'SIDS', typer 0.29: 'sids'
     assert not missing, f"{message!r} does not name {missing}"
     entry = lookup(message)
     if case.code is not None:
