@@ -1,4 +1,4 @@
-"""quasid audit: the named collision groups, neighbours, code use, alignment and comparison against brute force."""
+"""quasid audit: named collision groups, neighbours, code use, alignment, comparison, against brute force."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from quasid import pipeline
 from quasid.audit import audit_sids
 from quasid.audit.alignment import category_labels, shared_prefix_share, transitions
 from quasid.audit.changes import compare_codes
-from quasid.audit.neighbours import HammingNeighbours
+from quasid.audit.neighbours import hamming_neighbours
 from quasid.audit.usage import fan_out, popularity_allocation, prefix_keys
 from quasid.cli import main
 from quasid.data.catalog import Catalog
@@ -91,9 +91,8 @@ def test_why_harmful_counts_the_classes_each_rule_splits_the_group_into():
 def test_hamming_neighbours_are_the_items_one_code_away_at_each_level():
     rng = np.random.default_rng(1)
     codes = rng.integers(0, 4, (200, 3))
-    near = HammingNeighbours(codes, [4, 4, 4])
-    for row in (0, 17, 123):
-        got = near.of(row, limit=500)
+    asked = (0, 17, 123)
+    for row, got in zip(asked, hamming_neighbours(codes, [4, 4, 4], asked, limit=500), strict=True):
         for level in range(3):
             diff = codes != codes[row]
             expected = np.flatnonzero(diff[:, level] & (diff.sum(axis=1) == 1))
@@ -229,3 +228,22 @@ def test_cli_audit_on_a_fitted_run_and_a_clear_error_for_another_catalog(tmp_pat
         str(tmp_path / "bad"),
     )
     assert code == 2 and "not in catalog" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fan_out_is_the_same_whether_prefixes_stay_packed_or_are_relabelled(monkeypatch):
+    import quasid.audit.usage as usage
+
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 50, (300, 3))
+    packed = prefix_keys(codes, [50, 50, 50])
+    monkeypatch.setattr(usage, "PACKED_BOUND", 1)  # 4 N = 1200 < 50 * 50: depths 2 and 3 relabelled
+    dense = prefix_keys(codes, [50, 50, 50])
+    assert packed.packed == [True, True, True] and dense.packed == [True, False, False]
+    assert fan_out(packed) == fan_out(dense)
+    for d in range(3):  # same equalities at every depth
+        a, b = packed.labels[d], dense.labels[d]
+        assert (a[:, None] == a[None, :]).tolist() == (b[:, None] == b[None, :]).tolist()
+    second = {}
+    for row in codes.tolist():
+        second.setdefault(tuple(row[:2]), set()).add(row[2])
+    assert fan_out(packed)[1]["mean_children"] == pytest.approx(np.mean([len(v) for v in second.values()]))

@@ -12,11 +12,17 @@ import numpy as np
 
 from quasid.errors import DataError
 
+#: Moved items listed by id (the counts cover all of them).
+MAX_LISTED = 5000
+
 
 def compare_codes(
     item_ids: np.ndarray, codes: np.ndarray, other_ids: np.ndarray, other_codes: np.ndarray
 ) -> dict[str, Any]:
-    """Items of both tables whose semantic SID differs, with the first level that differs."""
+    """Items of both tables whose semantic SID differs, with the first level that differs.
+
+    The first ``MAX_LISTED`` moved items (by first changed level, then id) are listed by id.
+    """
     if codes.shape[1] != other_codes.shape[1]:
         raise DataError(
             f"--against table has {other_codes.shape[1]} semantic levels, the audited table "
@@ -44,6 +50,6 @@ def compare_codes(
                 "sid": codes[rows[i]].tolist(),
                 "against": other_codes[other_rows[i]].tolist(),
             }
-            for i in order
+            for i in order[:MAX_LISTED]
         ],
     }

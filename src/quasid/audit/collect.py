@@ -23,7 +23,6 @@ from quasid.data.interactions import Interactions
 from quasid.errors import DataError
 from quasid.metrics import sid_metrics
 from quasid.metrics.collisions import benign_links, benign_rules, collision_breakdown, content_summary
-from quasid.metrics.grouping import group_sizes
 
 
 @dataclass
@@ -58,8 +57,8 @@ def audit_sids(
         )
     radices = list(metrics["codebook_size"])
     prefixes = prefix_keys(codes, radices)
-    sid_key = prefixes[-1]
-    sid_sizes = group_sizes(sid_key)
+    sid_key = prefixes.labels[-1]
+    sid_sizes = np.bincount(sid_key, minlength=prefixes.bounds[-1])[sid_key]  # labels are bounded: no sort
     rules, missing = benign_rules(catalog)
     links = benign_links(sid_key, sid_sizes, rules)
     metrics.update(collision_breakdown(sid_key, sid_sizes, rules, links))
@@ -77,7 +76,7 @@ def audit_sids(
     if train is not None and train.n_events:
         summary["popularity"] = popularity_allocation(prefixes, codes, train.item_counts())
         a, b = transitions(train.users, train.items)
-        summary["alignment"] = behaviour_alignment(prefixes, a, b, catalog)
+        summary["alignment"] = behaviour_alignment(prefixes.labels, a, b, catalog)
     if against is not None:
         summary["comparison"] = compare_codes(catalog.item_ids, codes, against[0], against[1])
     return SIDAudit(summary, codes, radices, catalog, groups, rules)

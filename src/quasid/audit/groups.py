@@ -89,7 +89,8 @@ def collision_groups(links: BenignLinks) -> CollisionGroups:
     order = np.lexsort((np.arange(n_groups), -sizes, -harmful_pairs))
     rank = np.empty(n_groups, dtype=np.int64)
     rank[order] = np.arange(n_groups)
-    by_item = np.lexsort((links.colliding, rank[links.group])) if m else np.zeros(0, np.int64)
+    # ``colliding`` is ascending, so a stable sort on the group rank keeps items in row order within a group
+    by_item = np.argsort(rank[links.group], kind="stable") if m else np.zeros(0, np.int64)
     members = links.colliding[by_item]
     offsets = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(sizes[order], out=offsets[1:])

@@ -16,13 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quasid.audit.collect import SIDAudit
-from quasid.audit.neighbours import HammingNeighbours
+from quasid.audit.neighbours import hamming_neighbours
 from quasid.io import atomic_open, atomic_path, write_json
 
 #: Harmful groups listed in full (items, text, neighbours, reason) before the rest go one line each.
 MAX_GROUPS = 200
-#: Benign groups listed one line each before the rest are counted only.
-MAX_BENIGN_LINES = 2000
+#: Groups (harmful beyond the full listings, and benign) given one line each; the rest are counted,
+#: and collisions.parquet has every one (a 10M-item catalog has millions of groups).
+MAX_LINES = 5000
 #: Characters of item text quoted per item.
 SNIPPET = 80
 #: Items listed per group, and neighbours named per level.
@@ -54,45 +55,40 @@ def write_audit(
 
 
 def write_collisions(audit: SIDAudit, path: Path) -> None:
-    """One row per colliding item, groups worst first: rank, SID, item id, harmful pairs, benign rule."""
+    """One row per colliding item, groups worst first: rank, codes, item id, harmful pairs, benign rule."""
     groups = audit.groups
     assert groups is not None
+    levels = [(f"sid_{lv}", pa.int32()) for lv in range(audit.codes.shape[1])]
     schema = pa.schema(
         [
             ("group", pa.int64()),
-            ("sid", pa.string()),
+            *levels,
             ("item_id", pa.string()),
             ("group_size", pa.int64()),
             ("harmful_pairs", pa.int64()),
-            ("qualified_by", pa.string()),
+            ("qualified_by", pa.dictionary(pa.int32(), pa.string())),
         ]
     )
     rank = np.repeat(np.arange(groups.n_groups), groups.sizes)
+    rules, rule_of_group = np.unique(groups.qualified_by.astype(str), return_inverse=True)
+    rule_names = pa.array(rules.tolist(), pa.string())
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for lo in range(0, max(len(groups.members), 1), PARQUET_BATCH):
             rows = groups.members[lo : lo + PARQUET_BATCH]
             g = rank[lo : lo + PARQUET_BATCH]
-            sid = _sid_strings(audit.codes[rows])
+            sid = audit.codes[rows].astype(np.int32)
             batch = pa.record_batch(
                 [
                     pa.array(g, pa.int64()),
-                    sid,
-                    pa.array(audit.catalog.item_ids[rows].astype(str), pa.string()),
+                    *(pa.array(sid[:, lv]) for lv in range(sid.shape[1])),
+                    pa.array(audit.catalog.item_ids[rows], pa.string()),
                     pa.array(groups.sizes[g], pa.int64()),
                     pa.array(groups.harmful_pairs[g], pa.int64()),
-                    pa.array(groups.qualified_by[g].astype(str), pa.string()),
+                    pa.DictionaryArray.from_arrays(pa.array(rule_of_group[g].astype(np.int32)), rule_names),
                 ],
                 schema=schema,
             )
             writer.write_batch(batch)
-
-
-def _sid_strings(codes: np.ndarray) -> pa.Array:
-    """``"12-7-200"`` per row, built column-wise in pyarrow."""
-    import pyarrow.compute as pc
-
-    cols = [pa.array(codes[:, lv]).cast(pa.string()) for lv in range(codes.shape[1])]
-    return pc.binary_join_element_wise(*cols, "-")
 
 
 def harmful_listing(audit: SIDAudit, max_groups: int) -> list[dict[str, Any]]:
@@ -102,12 +98,13 @@ def harmful_listing(audit: SIDAudit, max_groups: int) -> list[dict[str, Any]]:
     n = min(groups.n_harmful, max_groups)
     if n == 0:
         return []
-    neighbours = HammingNeighbours(audit.codes, audit.radices)
+    first = [int(groups.items(g)[0]) for g in range(n)]
+    neighbours = hamming_neighbours(audit.codes, audit.radices, first, NEIGHBOURS)
     ids = audit.catalog.item_ids
     out = []
     for g in range(n):
         rows = groups.items(g)
-        near = neighbours.of(int(rows[0]), NEIGHBOURS)
+        near = neighbours[g]
         out.append(
             {
                 "rank": g,
@@ -206,13 +203,15 @@ def _harmful_section(audit: SIDAudit, listed: list[dict[str, Any]], plots: list[
     rest = range(len(listed), groups.n_harmful)
     if len(rest):
         out += [f"The other {len(rest):,} harmful groups, one line each (SID: items; why):", ""]
-        for g in rest:
+        for g in rest[:MAX_LINES]:
             rows = groups.items(g)
             ids = ", ".join(str(i) for i in audit.catalog.item_ids[rows[:MAX_ITEMS]])
             more = f" +{len(rows) - MAX_ITEMS}" if len(rows) > MAX_ITEMS else ""
             out.append(
                 f"- {_sid(audit.codes[rows[0]].tolist())}: {ids}{more}; {groups.why_harmful(g, audit.rules)}"
             )
+        if len(rest) > MAX_LINES:
+            out.append(f"- … {len(rest) - MAX_LINES:,} more in collisions.parquet")
         out.append("")
     return out
 
@@ -230,13 +229,13 @@ def _benign_section(audit: SIDAudit) -> list[str]:
         "",
     ]
     benign = np.flatnonzero(groups.harmful_pairs == 0)
-    for g in benign[:MAX_BENIGN_LINES]:
+    for g in benign[:MAX_LINES]:
         rows = groups.items(int(g))
         ids = ", ".join(str(i) for i in audit.catalog.item_ids[rows[:MAX_ITEMS]])
         more = f" +{len(rows) - MAX_ITEMS}" if len(rows) > MAX_ITEMS else ""
         out.append(f"- {_sid(audit.codes[rows[0]].tolist())}: {ids}{more} ({groups.qualified_by[g]})")
-    if len(benign) > MAX_BENIGN_LINES:
-        out.append(f"- … {len(benign) - MAX_BENIGN_LINES:,} more in collisions.parquet")
+    if len(benign) > MAX_LINES:
+        out.append(f"- … {len(benign) - MAX_LINES:,} more in collisions.parquet")
     return [*out, ""]
 
 
@@ -333,10 +332,10 @@ def _comparison_section(s: dict[str, Any]) -> list[str]:
     ]
     if c["changed"]:
         out += ["| item | first changed level | SID here | SID there |", "|---|---:|---|---|"]
-        for x in c["changed"][:MAX_BENIGN_LINES]:
+        for x in c["changed"][:MAX_LINES]:
             out.append(
                 f"| {_cell(x['item_id'])} | {x['level'] + 1} | {_sid(x['sid'])} | {_sid(x['against'])} |"
             )
-        if len(c["changed"]) > MAX_BENIGN_LINES:
-            out.append(f"| … | | {len(c['changed']) - MAX_BENIGN_LINES:,} more in audit.json | |")
+        if c["changed_items"] > min(len(c["changed"]), MAX_LINES):
+            out.append(f"| … | | {c['changed_items'] - min(len(c['changed']), MAX_LINES):,} more | |")
     return [*out, ""]

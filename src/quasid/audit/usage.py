@@ -14,6 +14,7 @@ Per-level utilisation and entropy come from ``quasid.metrics.sid_metrics``. What
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,22 +27,58 @@ HEAD_SHARE = 0.10
 RANDOM_DRAWS = 5
 
 
-def prefix_keys(codes: np.ndarray, radices: Sequence[int]) -> list[np.ndarray]:
-    """Dense prefix labels per depth 1..L (equal iff the first d codes are equal)."""
-    out = []
-    for depth in range(1, codes.shape[1] + 1):
-        key = combine_keys([codes[:, lv] for lv in range(depth)], [int(r) for r in radices[:depth]])
-        out.append(densify(key)[0])
-    return out
+#: Prefix labels stay packed (code path as one mixed-radix number, no sort) while they fit under
+#: this bound or 4 N, so bincount can count them; wider prefixes are relabelled 0..G-1 (a sort).
+PACKED_BOUND = 1 << 24
 
 
-def fan_out(prefixes: list[np.ndarray]) -> list[dict[str, Any]]:
+@dataclass
+class Prefixes:
+    """Per depth 1..L, one label per item (equal iff the first d codes are equal), each below ``bounds[d-1]``.
+
+    ``packed[d-1]``: the label is the code path itself, ``label_d = label_{d-1} * K_d + code_d``, so a
+    prefix's parent is ``label // K_d`` without any look-up.
+    """
+
+    labels: list[np.ndarray]
+    bounds: list[int]
+    packed: list[bool]
+    radices: list[int]
+
+
+def prefix_keys(codes: np.ndarray, radices: Sequence[int]) -> Prefixes:
+    """Prefix labels per depth: packed while small, else dense."""
+    n = len(codes)
+    limit = max(PACKED_BOUND, 4 * n)
+    labels, bounds, packed = [], [], []
+    key, bound, is_packed = np.zeros(n, dtype=np.int64), 1, True
+    for depth in range(codes.shape[1]):
+        k = int(radices[depth])
+        if bound * k <= limit:
+            key = key * k + codes[:, depth]
+            bound *= k
+        else:
+            key = combine_keys([key, codes[:, depth]], [bound, k])
+            key, bound = densify(key)
+            is_packed = False
+        labels.append(key)
+        bounds.append(bound)
+        packed.append(is_packed)
+    return Prefixes(labels, bounds, packed, [int(r) for r in radices])
+
+
+def fan_out(prefixes: Prefixes) -> list[dict[str, Any]]:
     """Per depth d < L: distinct children per prefix (mean, median, max, share of single-child prefixes)."""
     out = []
-    for depth in range(1, len(prefixes)):
-        parent, child = prefixes[depth - 1], prefixes[depth]
-        _, first = np.unique(child, return_index=True)
-        children = np.bincount(parent[first], minlength=int(parent.max()) + 1)
+    labels = prefixes.labels
+    for depth in range(1, len(labels)):
+        parent, child = labels[depth - 1], labels[depth]
+        if prefixes.packed[depth]:  # children present, and their parents by arithmetic: no sort
+            present = np.flatnonzero(np.bincount(child, minlength=prefixes.bounds[depth]))
+            children = np.bincount(present // prefixes.radices[depth], minlength=prefixes.bounds[depth - 1])
+        else:
+            _, first = np.unique(child, return_index=True)
+            children = np.bincount(parent[first], minlength=prefixes.bounds[depth - 1])
         children = children[children > 0]
         out.append(
             {
@@ -57,7 +94,7 @@ def fan_out(prefixes: list[np.ndarray]) -> list[dict[str, Any]]:
 
 
 def popularity_allocation(
-    prefixes: list[np.ndarray], codes: np.ndarray, counts: np.ndarray, seed: int = 0
+    prefixes: Prefixes, codes: np.ndarray, counts: np.ndarray, seed: int = 0
 ) -> dict[str, Any]:
     """Codes per level and prefixes per depth held by the top-10 % items, against random 10 % subsets."""
     n = len(counts)
@@ -68,7 +105,7 @@ def popularity_allocation(
 
     def occupied(rows: np.ndarray) -> tuple[list[int], list[int]]:
         per_level = [len(np.unique(codes[rows, lv])) for lv in range(codes.shape[1])]
-        per_depth = [len(np.unique(p[rows])) for p in prefixes]
+        per_depth = [len(np.unique(p[rows])) for p in prefixes.labels]
         return per_level, per_depth
 
     head_codes, head_prefixes = occupied(head)
@@ -80,7 +117,7 @@ def popularity_allocation(
         "head_codes": head_codes,
         "random_codes": [float(np.mean([r[0][lv] for r in random])) for lv in range(codes.shape[1])],
         "head_prefixes": head_prefixes,
-        "random_prefixes": [float(np.mean([r[1][d] for r in random])) for d in range(len(prefixes))],
+        "random_prefixes": [float(np.mean([r[1][d] for r in random])) for d in range(len(prefixes.labels))],
         "head_prefix_ratio": [
             h / float(np.mean([r[1][d] for r in random])) for d, h in enumerate(head_prefixes)
         ],
