@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from quasid.bench.report import ID_ROW, METRIC_NAMES, METRICS, REC_NAMES, aggregate, current, mean_std
+from quasid.bench.figures import ID_ROW, METRIC_NAMES, METRICS, REC_NAMES, aggregate, current, mean_std
 from quasid.plotting import integer_ticks, pyplot, save_png
 
 
