@@ -380,7 +380,8 @@ def render_markdown(results: dict[str, Any], plots: set[str] | None = None) -> s
             *protocol_lines(config),
         ]
     lines.append("")
-    compared = comparisons(results)
+    # the bench stores them at every save and merge; older folders get them computed here
+    compared = results["paired"] if "paired" in results else comparisons(results)
     for rec in config.recommenders:
         if not RECOMMENDERS[rec] or rec not in agg:
             continue
