@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from itertools import combinations
 
 import numpy as np
@@ -16,11 +15,11 @@ from quasid.audit.alignment import category_labels, shared_prefix_share, transit
 from quasid.audit.changes import compare_codes
 from quasid.audit.neighbours import hamming_neighbours
 from quasid.audit.usage import fan_out, popularity_allocation, prefix_keys
-from quasid.cli import main
 from quasid.data.catalog import Catalog
 from quasid.data.dataset import Dataset
 from quasid.data.interactions import Interactions
 from quasid.sid import SIDTable
+from test_cli import run_cli  # the CLI-in-process helper
 
 
 def small_catalog(n: int = 60, seed: int = 0) -> tuple[np.ndarray, Catalog]:
@@ -168,17 +167,6 @@ def _dataset() -> tuple[Dataset, np.ndarray]:
     return Dataset(catalog, Interactions.from_sequences(seqs, 80)), codes
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["quasid", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_audit_folder_lists_every_harmful_group_and_every_colliding_item(tmp_path):
     ds, codes = _dataset()
     table = SIDTable.from_codes(ds.catalog.item_ids, codes, 3)
@@ -247,3 +235,34 @@ def test_fan_out_is_the_same_whether_prefixes_stay_packed_or_are_relabelled(monk
     for row in codes.tolist():
         second.setdefault(tuple(row[:2]), set()).add(row[2])
     assert fan_out(packed)[1]["mean_children"] == pytest.approx(np.mean([len(v) for v in second.values()]))
+
+
+def test_cheap_probes_read_sid_metrics_and_the_fit_line_quotes_the_study(monkeypatch):
+    import quasid.audit.evidence as evidence
+    from quasid.audit.predictor import cheap_probes, predictor_line
+    from quasid.metrics import sid_metrics
+
+    codes, catalog = small_catalog()
+    m = sid_metrics(codes, [3, 2, 2], catalog)
+    probes = cheap_probes(m)
+    assert probes["entropy"] == pytest.approx(np.mean(m["entropy"]))
+    assert probes["harmful_rate"] == m["harmful_collision_rate"]
+    hist = m["hamming_distribution"]
+    assert probes["close_pairs"] == pytest.approx(hist["fraction"][0] + hist["fraction"][1])
+    monkeypatch.setattr(evidence, "EVIDENCE", {"probe": None})
+    assert predictor_line(m) is None  # no probe cleared the study's bar: nothing printed
+    found = {"probe": "entropy", "rho": -0.8, "ci95": [-0.9, -0.5], "tables": 13, "group": "g"}
+    monkeypatch.setattr(evidence, "EVIDENCE", found)
+    line = predictor_line(m)
+    assert "entropy" in line and f"{probes['entropy']:.4f}" in line and "lower ranked better" in line
+
+
+def test_an_lcrec_index_is_audited_by_catalog_row_with_its_semantic_levels(tmp_path):
+    ds, codes = _dataset()
+    table = SIDTable.from_codes(ds.catalog.item_ids, codes, 3)  # + a disambiguation level
+    table.to_lcrec_index(tmp_path / "t.index.json")
+    result = pipeline.audit(tmp_path / "t.index.json", ds, semantic_levels=3)
+    assert (result.codes == codes).all()
+    assert result.summary["collisions"]["colliding_groups"] > 0  # the tie-breaking level is left out
+    whole = pipeline.audit(tmp_path / "t.index.json", ds)
+    assert whole.summary["collisions"]["colliding_groups"] == 0  # with it, every SID is unique

@@ -157,6 +157,11 @@ def fit(
             f"[bold green]done[/] {cfg.method} on {cfg.data} in {result.seconds:.1f}s -> {result.run_dir}"
         )
         _print_metrics(result.metrics)
+        from quasid.audit.predictor import predictor_line
+
+        line = predictor_line(result.metrics)  # the study's best cheap probe, when one predicts well
+        if line:
+            out.print(line, highlight=False)
 
 
 def _resume_dir(data: str | None, out_dir: Path | None, options: list[str]) -> Path:
