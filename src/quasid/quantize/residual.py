@@ -78,6 +78,29 @@ class ResidualQuantizer(nn.Module):
         return torch.stack(codes, dim=1)
 
     @torch.no_grad()
+    def encode_with_margin(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Codes ``[B, L]`` and each row's smallest nearest-codeword margin ``[B]`` over the levels.
+
+        The margin is ``||r - c_2nd|| - ||r - c_1st||`` (Euclidean, not squared): a latent moved by
+        less than half of it keeps every code, since both distances move by at most that much and
+        so does every later residual. What a bf16 encoder's rows are checked against.
+        """
+        residual = z
+        codes = []
+        margin = torch.full((len(z),), float("inf"), dtype=z.dtype, device=z.device)
+        for level in range(self.n_levels):
+            cb = self.codebooks[level]
+            part = torch.addmm((cb * cb).sum(-1)[None, :], residual, cb.t(), alpha=-2.0)  # [B, K]
+            two = part.topk(min(2, self.codebook_size), dim=-1, largest=False)
+            idx = two.indices[:, 0]
+            if self.codebook_size > 1:
+                sq = (two.values + (residual * residual).sum(-1, keepdim=True)).clamp(min=0).sqrt()
+                margin = torch.minimum(margin, sq[:, 1] - sq[:, 0])
+            residual = residual - cb[idx]
+            codes.append(idx)
+        return torch.stack(codes, dim=1), margin
+
+    @torch.no_grad()
     def decode_codes(self, codes: Tensor) -> Tensor:
         """Sum of the chosen codewords: ``[B, L] -> [B, d]``."""
         return sum(self.codebooks[level][codes[:, level]] for level in range(self.n_levels))

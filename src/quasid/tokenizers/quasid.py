@@ -358,12 +358,15 @@ class QuaSID(RQVAE):
         codes, last = [], []
         for lo in range(0, len(x), batch_size):
             xb = self._standardize(x[lo : lo + batch_size])
-            z = self.model_.encoder(self._encoder_input(xb, rows[lo : lo + batch_size].to(xb.device)))
+            inputs = self._encoder_input(xb, rows[lo : lo + batch_size].to(xb.device))
+            if not residuals:  # the encode path: float32 or the encode_bf16 switch (RQVAE._codes)
+                codes.append(self._codes(inputs).cpu().numpy())
+                continue
+            z = self.model_.encoder(inputs)
             c = quantizer.encode(z)
             codes.append(c.cpu().numpy())
-            if residuals:
-                r = z - sum(quantizer.codebooks[lvl][c[:, lvl]] for lvl in range(quantizer.n_levels - 1))
-                last.append(r.cpu().numpy())
+            r = z - sum(quantizer.codebooks[lvl][c[:, lvl]] for lvl in range(quantizer.n_levels - 1))
+            last.append(r.cpu().numpy())
         out = np.concatenate(codes).astype(np.int64) if codes else np.zeros((0, quantizer.n_levels), np.int64)
         return out, (np.concatenate(last) if residuals and last else None)
 

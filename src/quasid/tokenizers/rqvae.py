@@ -62,6 +62,14 @@ class RQVAEConfig(TokenizerConfig):
     checkpoint_every: int = 10  # epochs between checkpoints when a checkpoint dir is given
     device: str = "cpu"  # under torchrun "cuda" means each process's own GPU (LOCAL_RANK)
     pairs_across_ranks: bool = False  # distributed: auxiliary losses see the whole global batch
+    # speed switches (docs/tokenizer-speed.md has what each one measured)
+    # training: encoder and decoder MLPs under bfloat16 autocast (AMX / avx512_bf16 CPUs, GPUs); the
+    # quantizer's codeword search, its losses and every auxiliary loss stay float32
+    bf16: bool = True
+    # encode: bfloat16 encoder MLP, float32 codeword search; a row whose nearest-codeword margin is
+    # under 2 x encode_bf16_tol x ||z|| (inside the bf16 error) is encoded again in float32
+    encode_bf16: bool = False
+    encode_bf16_tol: float = 0.02
 
     def validate(self, n_items: int | None = None) -> None:
         super().validate(n_items)
@@ -70,6 +78,8 @@ class RQVAEConfig(TokenizerConfig):
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.beta < 0 or self.weight_decay < 0:
             raise ConfigError("lr must be > 0, beta and weight_decay >= 0")
+        if not self.encode_bf16_tol >= 0:
+            raise ConfigError(f"encode_bf16_tol must be >= 0, got {self.encode_bf16_tol}")
         if any(h < 1 for h in self.hidden_dims):
             raise ConfigError(f"hidden_dims must be positive, got {self.hidden_dims}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -97,10 +107,20 @@ class RQVAEModel(nn.Module):
         self.quantizer = ResidualQuantizer(cfg.latent_dim, cfg.n_levels, cfg.codebook_size)
         self.decoder = mlp(dims[::-1])
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, QuantizerOutput]:  # x: [B, D (+ extra)]
-        z = self.encoder(x)  # [B, d]
+    def forward(self, x: Tensor, bf16: bool = False) -> tuple[Tensor, Tensor, QuantizerOutput]:
+        """``x``: [B, D (+ extra)]. ``bf16``: the MLPs under bfloat16 autocast; the quantizer and
+        everything returned are float32, so losses and codeword search are unchanged."""
+        with bf16_autocast(x, bf16):
+            z = self.encoder(x).float()  # [B, d]
         q = self.quantizer(z)
-        return self.decoder(q.quantized), z, q
+        with bf16_autocast(x, bf16):
+            x_hat = self.decoder(q.quantized).float()
+        return x_hat, z, q
+
+
+def bf16_autocast(x: Tensor, enabled: bool) -> torch.autocast:
+    """bfloat16 autocast on ``x``'s device (a no-op context when not ``enabled``)."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 class _TrainStep(nn.Module):
@@ -277,7 +297,7 @@ class RQVAE(SIDTokenizer):
         codes. Distributed, each term is scaled by rows / (global rows / processes), so DDP's average of
         the processes' gradients is the gradient of the global batch's mean."""
         assert self.model_ is not None
-        x_hat, z, q = self.model_(self._encoder_input(xb, idx))
+        x_hat, z, q = self.model_(self._encoder_input(xb, idx), bf16=self.config.bf16)
         terms = {
             "recon": (x_hat - xb).pow(2).sum(-1).mean(),
             "codebook": q.codebook_loss,
@@ -441,7 +461,22 @@ class RQVAE(SIDTokenizer):
     def _encode(self, x: np.ndarray) -> np.ndarray:
         assert self.model_ is not None
         self.model_.eval()
-        return self.model_.quantizer.encode(self.model_.encoder(self._standardize(x))).cpu().numpy()
+        return self._codes(self._standardize(x)).cpu().numpy()
+
+    def _codes(self, inputs: Tensor) -> Tensor:
+        """Codes ``[B, L]`` of encoder inputs, in float32 or, with ``encode_bf16``, bf16 with a float32
+        re-check of every row whose margin the bf16 error could cross (``encode_bf16_tol``)."""
+        assert self.model_ is not None
+        encoder, quantizer = self.model_.encoder, self.model_.quantizer
+        if not self.config.encode_bf16:
+            return quantizer.encode(encoder(inputs))
+        with bf16_autocast(inputs, True):
+            z = encoder(inputs).float()
+        codes, margin = quantizer.encode_with_margin(z)
+        unsure = torch.nonzero(margin <= 2 * self.config.encode_bf16_tol * z.norm(dim=-1)).flatten()
+        if len(unsure):
+            codes[unsure] = quantizer.encode(encoder(inputs[unsure]))
+        return codes
 
     def _state(self) -> dict[str, Any]:
         assert self.model_ is not None
