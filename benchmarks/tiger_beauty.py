@@ -7,6 +7,7 @@ reference. A one-cell ``quasid bench`` underneath (``quasid.bench.single``).
 
     python benchmarks/tiger_beauty.py --sids run/sids.parquet --epochs 20
     python benchmarks/tiger_beauty.py --time-steps 60     # timing only: extrapolated epoch, full test decode
+    python benchmarks/tiger_beauty.py --levers off ...    # the code path before the speed levers
 
 ``--sids`` takes a SID Parquet or an LC-Rec index .json. Without it the SIDs are a
 stand-in: RQ-KMeans (3 x 256, TIGER's shape) on the attribute-id LSA embeddings,
@@ -33,7 +34,7 @@ from quasid.bench.recommenders import build_model, protocol_data, set_threads
 from quasid.bench.single import add_cell_arguments, cell_config, run_cell
 from quasid.rec.evaluate import EvalSet, Trainer
 from quasid.rec.metrics import ranking_metrics
-from quasid.rec.tiger import Tiger
+from quasid.rec.tiger import LEVERS_OFF, Tiger
 from quasid.sid.table import SIDTable
 
 
@@ -125,7 +126,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     p.add_argument("--max-items", type=int, default=None, help="history length the encoder reads")
     p.add_argument("--beam", type=int, default=None)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CPUs with avx512_bf16, GPUs)")
+    p.add_argument(
+        "--levers",
+        choices=["on", "off"],
+        default="on",
+        help="speed levers: on = TigerConfig defaults, off = LEVERS_OFF (the code path before them)",
+    )
     p.add_argument(
         "--time-steps", type=int, default=0, help="timing only: train this many steps, decode test"
     )
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
 
-    model: dict[str, object] = {"bf16": args.bf16}
+    model: dict[str, object] = dict(LEVERS_OFF) if args.levers == "off" else {}
     if args.max_items:
         model["max_items"] = args.max_items
     if args.beam:

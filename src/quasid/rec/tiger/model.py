@@ -27,10 +27,14 @@ from torch import nn
 from transformers import GenerationConfig, LogitsProcessorList, T5Config, T5ForConditionalGeneration
 
 from quasid.errors import ConfigError, DataError
+from quasid.rec.tiger.beam import TrieBeamSearch
+from quasid.rec.tiger.dropout import use_fast_dropout
 from quasid.rec.tiger.examples import ExampleRef, HistoryEncoder, PrefixExamples
 from quasid.rec.tiger.trie import SIDTrie, TrieConstraint
 from quasid.rec.tiger.vocab import BOS, EOS, PAD, SIDVocab, item_tokens
 from quasid.sid.table import SIDTable
+
+BEAM_SEARCHES = ("trie", "generate")
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,16 @@ class TigerConfig:
     max_items: int = 20  # most recent history items the encoder reads (TIGER: 20)
     user_buckets: int = 0  # hashed user-id tokens prepended to the input; 0 = none (TIGER: 2000)
     beam_size: int = 20  # beams = ranked list length; must be >= the largest K evaluated
-    decode_batch_size: int = 32  # users per generate() call; small is faster on CPUs (cache), raise on GPUs
-    micro_batch: int = 64  # examples per forward pass: a batch is cut into length-sorted micro-batches
-    bf16: bool = False  # bfloat16 autocast (~1.5x faster on CPUs with avx512_bf16 and on GPUs)
+    decode_batch_size: int = 128  # users per beam search call (measured best on a CPU core: docs/judges.md)
+    micro_batch: int = 256  # examples per forward pass: a batch is cut into length-sorted micro-batches
+    # Speed levers (docs/judges.md measures each; all off = the code path before them):
+    bf16: bool = True  # bfloat16 autocast for training (CPUs with AMX/avx512_bf16, GPUs)
+    decode_bf16: bool = False  # bfloat16 autocast for beam search (changes near-tied rankings: off)
+    # "trie": TrieBeamSearch (cross-attention keys once per user, one decoder position a step);
+    # "generate": Hugging Face generate() with TrieConstraint (the reference; same beams, see tests)
+    beam_search: str = "trie"
+    fast_dropout: bool = True  # FastDropout: a quarter of the random draws per dropout mask (CPU-bound)
+    sortish: bool = True  # give the Trainer example lengths, so a batch holds histories of similar length
     seed: int = 0  # weight initialisation
 
     def validate(self) -> None:
@@ -67,6 +78,7 @@ class TigerConfig:
             "max_items",
             "beam_size",
             "decode_batch_size",
+            "micro_batch",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TigerConfig.{name}={getattr(self, name)}: must be at least 1")
@@ -75,6 +87,10 @@ class TigerConfig:
         if self.user_buckets < 0:
             raise ConfigError(
                 f"TigerConfig.user_buckets={self.user_buckets}: use 0 (off) or a positive count"
+            )
+        if self.beam_search not in BEAM_SEARCHES:
+            raise ConfigError(
+                f"TigerConfig.beam_search={self.beam_search!r}: use one of {list(BEAM_SEARCHES)}"
             )
 
     def t5_config(self, vocab: SIDVocab) -> T5Config:
@@ -99,6 +115,17 @@ class TigerConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+#: Every speed lever off: the training and decoding code path TIGER had before them (issue 14).
+LEVERS_OFF: dict[str, Any] = {
+    "bf16": False,
+    "decode_bf16": False,
+    "beam_search": "generate",
+    "fast_dropout": False,
+    "sortish": False,
+    "micro_batch": 64,
+    "decode_batch_size": 32,
+}
 
 #: Sized to train on amazon-beauty on 2 CPU cores.
 TIGER_COMPACT = TigerConfig()
@@ -131,6 +158,10 @@ class Tiger(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.t5 = T5ForConditionalGeneration(config.t5_config(self.vocab))
+        if config.fast_dropout:
+            use_fast_dropout(self.t5)
+        if config.sortish:  # Trainer batches by length only when the model gives lengths
+            self.example_length = self._example_length
 
     @property
     def n_items(self) -> int:
@@ -157,6 +188,11 @@ class Tiger(nn.Module):
     ) -> PrefixExamples:
         """TIGER's training examples: every prefix of every training sequence -> its next item."""
         return self.histories.prefix_examples(sequences, self.user_tokens(users))
+
+    def _example_length(self, example: ExampleRef) -> int:
+        """``Trainer`` hook (``sortish``): the history length the encoder reads, in items."""
+        src = example.source
+        return int(min(src.ends[example.index] - src.starts[example.index], self.config.max_items))
 
     def training_examples(self, sequences: Sequence[np.ndarray]) -> PrefixExamples:
         """``Trainer`` hook: the prefix examples of the training sequences (the Trainer has no user ids)."""
@@ -185,7 +221,7 @@ class Tiger(nn.Module):
         device = self.device
         n = sum(len(p["labels"]) for p in parts)
         total = torch.zeros((), device=device)
-        with self._autocast():
+        with self._autocast(self.config.bf16):
             for p in parts:
                 out = self.t5(
                     input_ids=p["input_ids"].to(device),  # [b, T]
@@ -195,8 +231,8 @@ class Tiger(nn.Module):
                 total = total + out.loss.float() * (len(p["labels"]) / n)
         return total
 
-    def _autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+    def _autocast(self, enabled: bool) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     # --- inference ------------------------------------------------------------------------
     def generation_config(self, beams: int) -> GenerationConfig:
@@ -236,6 +272,7 @@ class Tiger(nn.Module):
         self.eval()
         gen = self.generation_config(beams)
         processors = LogitsProcessorList([TrieConstraint(self.trie)])
+        search = TrieBeamSearch(self.t5, self.trie) if self.config.beam_search == "trie" else None
         lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=n)
         order = np.argsort(np.minimum(lengths, self.config.max_items), kind="stable")  # less padding
         step = self.config.decode_batch_size
@@ -245,15 +282,20 @@ class Tiger(nn.Module):
                 input_ids, mask = self.histories.encode(
                     [histories[j] for j in idx], None if utoks is None else utoks[idx]
                 )
-                with self._autocast():
-                    seqs = self.t5.generate(
-                        input_ids=input_ids.to(self.device),
-                        attention_mask=mask.to(self.device),
-                        generation_config=gen,
-                        logits_processor=processors,
-                    )  # [b * beams, 1 + S (+1 EOS)]
-                sids = seqs[:, 1 : 1 + self.vocab.sid_length]  # [b * beams, S]; EOS is only allowed after S
-                out[idx] = _first_distinct(self.trie.leaves(sids).reshape(len(idx), beams))
+                input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+                with self._autocast(self.config.decode_bf16):
+                    if search is not None:
+                        leaves = search.search(input_ids, mask, beams)[0].cpu().numpy()  # [b, beams]
+                    else:
+                        seqs = self.t5.generate(
+                            input_ids=input_ids,
+                            attention_mask=mask,
+                            generation_config=gen,
+                            logits_processor=processors,
+                        )  # [b * beams, 1 + S (+1 EOS)]
+                        sids = seqs[:, 1 : 1 + self.vocab.sid_length]  # [b * beams, S]; EOS only after S
+                        leaves = self.trie.leaves(sids).reshape(len(idx), beams)
+                out[idx] = _first_distinct(leaves)
         finally:
             self.train(was_training)
         return out

@@ -96,13 +96,17 @@ class SIDTrie:
     def walk(self, prefixes: torch.Tensor) -> torch.Tensor:
         """``[R, d]`` token prefixes (no decoder-start token) -> ``[R]`` node ids, ``DEAD`` if off-trie."""
         node = torch.zeros(prefixes.shape[0], dtype=torch.int64, device=prefixes.device)
-        keys, child = self.edge_keys.to(prefixes.device), self.edge_child.to(prefixes.device)
         for col in range(prefixes.shape[1]):
-            key = node * self.vocab_size + prefixes[:, col]
-            idx = torch.searchsorted(keys, key).clamp_(max=len(keys) - 1)
-            hit = (keys[idx] == key) & (node != DEAD)
-            node = torch.where(hit, child[idx], torch.full_like(node, DEAD))
+            node = self.step(node, prefixes[:, col])
         return node
+
+    def step(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``[R]`` node ids and the ``[R]`` tokens after them -> ``[R]`` child ids (``DEAD`` off-trie)."""
+        keys, child = self.edge_keys.to(nodes.device), self.edge_child.to(nodes.device)
+        key = nodes * self.vocab_size + tokens
+        idx = torch.searchsorted(keys, key).clamp_(max=len(keys) - 1)
+        hit = (keys[idx] == key) & (nodes != DEAD)
+        return torch.where(hit, child[idx], torch.full_like(nodes, DEAD))
 
     def allowed(self, prefix: Sequence[int]) -> torch.Tensor:
         """Token ids that may follow ``prefix`` (a leaf: ``[EOS]``; not a valid prefix: ``[PAD]``)."""

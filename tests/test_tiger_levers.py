@@ -1,0 +1,145 @@
+"""TIGER's speed levers: each switch keeps what the code path before it computed (docs/judges.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from quasid.errors import ConfigError
+from quasid.rec.evaluate import TrainConfig, Trainer
+from quasid.rec.tiger import LEVERS_OFF, Tiger, TigerConfig, TrieConstraint
+from quasid.rec.tiger.beam import TrieBeamSearch
+from quasid.rec.tiger.dropout import FastDropout, fast_dropout, keep_mask
+from quasid.sid.table import SIDTable
+
+SMALL = TigerConfig(d_model=32, num_encoder_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, d_ff=64)
+
+
+def _model(n: int, k: int, dedup: bool = True, **config: object) -> Tiger:
+    codes = np.random.default_rng(k).integers(0, k, size=(n, 3))
+    table = SIDTable.from_codes(np.arange(n), codes, k, disambiguate=dedup)
+    model = Tiger(table, dataclasses.replace(SMALL, **config)).eval()
+    with torch.no_grad():  # sharp random logits: strong, distinct opinions, few near-ties
+        model.t5.lm_head.weight.mul_(20.0)
+    return model
+
+
+def _histories(n_items: int, count: int = 12) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, n_items, size=rng.integers(1, 30)) for _ in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "dedup"), [(400, 16, True), (400, 3, True), (12, 2, True), (300, 6, False)]
+)
+def test_trie_beam_search_equals_generate(n: int, k: int, dedup: bool) -> None:
+    """Same beams in the same order as generate()'s constrained beam search, same scores to float error.
+
+    (400, 3): fewer first-level paths than beams; (12, 2): fewer items than beams (dead beams).
+    """
+    model = _model(n, k, dedup)
+    ids, mask = model.histories.encode(_histories(n))
+    with torch.no_grad():
+        out = model.t5.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            generation_config=model.generation_config(20),
+            logits_processor=LogitsProcessorList([TrieConstraint(model.trie)]),
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        leaves, scores = TrieBeamSearch(model.t5, model.trie).search(ids, mask, 20)
+    hf_leaves = model.trie.leaves(out.sequences[:, 1 : 1 + model.vocab.sid_length]).reshape(len(ids), 20)
+    hf_scores = out.sequences_scores.view(len(ids), 20)
+    live = hf_scores > -1e8  # generate() marks beams it could not fill with -1e9
+    np.testing.assert_array_equal(leaves.numpy()[live.numpy()], hf_leaves[live.numpy()])
+    assert (leaves[~live] == -1).all() and torch.isinf(scores[~live]).all()
+    torch.testing.assert_close(scores[live], hf_scores[live], rtol=1e-5, atol=1e-3)
+
+
+def test_decode_switch_gives_the_same_rankings() -> None:
+    trie_model = _model(300, 8)
+    gen_model = _model(300, 8, beam_search="generate", decode_batch_size=5)
+    gen_model.load_state_dict(trie_model.state_dict())
+    hist = _histories(300, 20)
+    np.testing.assert_array_equal(trie_model.decode(hist), gen_model.decode(hist))
+    np.testing.assert_array_equal(trie_model.recommend(hist, k=10), gen_model.recommend(hist, k=10))
+
+
+def test_keep_mask_is_a_bernoulli_mask_of_the_right_rate() -> None:
+    torch.manual_seed(0)
+    mask = keep_mask(torch.Size([1000, 1000]), 0.1, torch.device("cpu"), torch.float32)
+    keep = 1.0 - round(0.1 * 65536) / 65536
+    values = torch.unique(mask).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1.0 / keep)
+    assert abs(float((mask == 0).float().mean()) - 0.1) < 2e-3
+    assert abs(float(mask.mean()) - 1.0) < 3e-3  # inverted dropout keeps the expectation
+    rows = (mask == 0).float().mean(1)  # no structure along the draw's int16 lanes
+    assert float(rows.std()) < 0.02
+    torch.manual_seed(0)
+    again = keep_mask(torch.Size([1000, 1000]), 0.1, torch.device("cpu"), torch.float32)
+    assert torch.equal(mask, again)  # the seeded torch generator drives it
+    x = torch.randn(4, 7)
+    assert fast_dropout(x, 0.1, training=False) is x
+    assert torch.equal(fast_dropout(x, 1.0, training=True), torch.zeros_like(x))
+    layer = FastDropout(0.3).eval()
+    assert layer(x) is x
+
+
+def test_fast_dropout_model_computes_the_stock_t5_loss() -> None:
+    """With a drop rate too small to drop anything, the fast path (eager attention) equals stock T5's loss."""
+    kw = {"dropout": 1e-9, "bf16": False, "sortish": False}
+    stock = _model(200, 8, fast_dropout=False, **kw)
+    fast = _model(200, 8, fast_dropout=True, **kw)
+    assert any(isinstance(m, FastDropout) for m in fast.t5.modules())
+    assert not any(isinstance(m, FastDropout) for m in stock.t5.modules())
+    ex = stock.examples([np.arange(12), np.arange(5, 30)])
+    batch = stock.histories.collate(ex, np.arange(len(ex)), 4)
+    for train in (True, False):
+        stock.train(train)
+        fast.train(train)
+        torch.testing.assert_close(fast.training_loss(batch), stock.training_loss(batch))
+    fast.train()
+    with_dropout = dataclasses.replace(fast.config, dropout=0.5)
+    noisy = Tiger(_table(), with_dropout).train()
+    torch.manual_seed(1)
+    a = noisy.training_loss(noisy.histories.collate(noisy.examples([np.arange(30)]), np.arange(29)))
+    torch.manual_seed(2)
+    b = noisy.training_loss(noisy.histories.collate(noisy.examples([np.arange(30)]), np.arange(29)))
+    assert not torch.equal(a, b)  # dropout does drop at p = 0.5
+
+
+def _table() -> SIDTable:
+    codes = np.random.default_rng(8).integers(0, 8, size=(200, 3))
+    return SIDTable.from_codes(np.arange(200), codes, 8, disambiguate=True)
+
+
+def test_sortish_batches_group_similar_lengths() -> None:
+    seqs = [np.arange(np.random.default_rng(i).integers(3, 40)) % 200 for i in range(80)]
+    on = Tiger(_table(), dataclasses.replace(SMALL, sortish=True))
+    off = Tiger(_table(), dataclasses.replace(SMALL, **LEVERS_OFF))
+    assert hasattr(on, "example_length") and not hasattr(off, "example_length")
+    spread = {}
+    for name, model in (("on", on), ("off", off)):
+        trainer = Trainer(model, TrainConfig(batch_size=32, bucket=20, progress=False))
+        examples = trainer.examples(seqs)
+        widths = []
+        for batch in trainer.batches(examples, epoch=1):
+            lengths = [int(p["attention_mask"].sum(1).min()) for p in batch]
+            widths.append(max(p["input_ids"].shape[1] for p in batch) - min(lengths))
+        spread[name] = np.mean(widths)
+    assert spread["on"] < spread["off"] / 2  # a sortish batch pads far less
+
+
+def test_lever_fields_are_validated() -> None:
+    with pytest.raises(ConfigError, match="beam_search"):
+        TigerConfig(beam_search="greedy").validate()
+    with pytest.raises(ConfigError, match="micro_batch"):
+        TigerConfig(micro_batch=0).validate()
+    off = TigerConfig(**LEVERS_OFF)
+    off.validate()
+    assert off.beam_search == "generate" and not off.bf16 and not off.fast_dropout and not off.sortish
