@@ -116,3 +116,13 @@ def test_quasid_encode_with_collaborative_vectors_honours_the_encode_switch(monk
 def test_negative_tolerance_is_a_config_error():
     with pytest.raises(ConfigError, match="encode_bf16_tol"):
         small_rqvae(encode_bf16_tol=-0.1).fit(clustered())
+
+
+def test_nearest_codeword_keeps_argmins_first_index_on_ties():
+    q = quantizer(levels=1, k=16)
+    q.codebooks.data[0, 9] = q.codebooks.data[0, 4]  # two identical codewords: rows nearest them tie
+    z = q.codebooks.data[0, [4, 9, 4]] + 1e-3
+    cb = q.codebooks[0]
+    expect = torch.addmm((cb * cb).sum(-1)[None, :], z, cb.t(), alpha=-2.0).argmin(dim=-1)
+    assert torch.equal(q.encode(z)[:, 0], expect)
+    assert (q.encode(z)[:, 0] == 4).all()
