@@ -31,6 +31,7 @@ from quasid import pipeline
 from quasid.config import EmbeddingConfig
 from quasid.io import atomic_open
 from quasid.tokenizers import TOKENIZERS
+from quasid.tokenizers.rqvae import RQVAEConfig
 
 SHAPE = {"n_levels": 3, "codebook_size": 256, "batch_size": 1024}
 QUASID = {"lambda_hmr": 50.0, "margin": 1.0, "warmup_epochs": 0, "conflict_batches": True}
@@ -72,6 +73,7 @@ def measure(data: str, rounds: int, epochs: int) -> dict[str, Any]:
         "median_step_ms": {name: round(m * 1e3, 3) for name, m in median.items()},
         "ratio_to_rqvae": {name: round(m / median["rqvae"], 3) for name, m in median.items()},
         "fit_seconds": fit_seconds,
+        "bf16": RQVAEConfig().bf16,
     }
 
 
@@ -85,6 +87,7 @@ Do not edit by hand.
 epoch's wall time over its batches (epochs after the first), so it includes
 everything QuaSID adds: repulsion with its mask, the dual tower, conflict-aware
 batch composition, dead-code re-seeding. QuaSID settings: {params}.
+Encoder / decoder MLPs trained in {precision}.
 
 | method | median ms / step | ratio to RQ-VAE |
 |---|---|---|
@@ -106,6 +109,10 @@ def render(results: dict[str, Any], path: Path) -> None:
     text = PAGE.format(
         rows=rows,
         params=", ".join(f"{k} = {v}" for k, v in results["quasid_params"].items()),
+        precision="bf16 autocast (`bf16 = true`, the default)"
+        if results.get("bf16")
+        else "float32 (a run from before the `bf16` training switch, whose default is now true; "
+        "[tokenizer-speed.md](tokenizer-speed.md) has QuaSID's whole fit in both)",
         machine=results["machine"],
         threads=results["threads"],
         rounds=results["rounds"],

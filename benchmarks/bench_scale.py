@@ -255,12 +255,14 @@ def stage_fit(args: dict[str, Any]) -> dict[str, Any]:
     x = np.array(np.load(args["data"], mmap_mode="r")[:n])
     data_rss = peak_rss_gb()
     times = best_of({"fit": lambda: tokenizer(args["method"], args["epochs"]).fit(x)}, args["repeats"])["fit"]
+    bf16 = bool(getattr(tokenizer(args["method"], args["epochs"]).config, "bf16", False))
     seconds = min(times)
     unit = faiss_seconds_per_item(args["repeats"])
     return {
         "method": args["method"],
         "n_items": n,
         "epochs": args["epochs"] if args["method"] == "rqvae" else None,
+        "bf16": bf16,
         "seconds": seconds,
         "seconds_each_repeat": [round(t, 3) for t in times],
         "seconds_per_item": seconds / n,
@@ -440,7 +442,8 @@ def checks(results: dict[str, Any]) -> dict[str, Any]:
     """The issue's targets, each with the measured figure."""
     out: dict[str, Any] = {}
     for method, row in results["encode"].items():
-        out[f"encode_{method}_ratio_to_ceiling_>=_{ENCODE_TARGET}"] = row["ratio_to_ceiling"] >= ENCODE_TARGET
+        name = f"encode_{method}_ratio_to_fp32_ceiling_>=_{ENCODE_TARGET}"
+        out[name] = row["ratio_to_ceiling"] >= ENCODE_TARGET
     for method, rows in results["fit"].items():
         growth = [r["growth_vs_linear"] for r in rows if "growth_vs_linear" in r]
         out[f"fit_{method}_no_worse_than_linear_(x{LINEAR_TOLERANCE}_noise)"] = all(
@@ -495,9 +498,13 @@ tokenizer would move, by the first level that changes.
 
 ## Encode throughput ({n_encode} items)
 
-*Ceiling* = the same arithmetic done bare with torch in the same process: the
-encoder's matrix products then `z @ C_l^T` per level (RQ-KMeans: `x @ C_l^T`
-per level), at its fastest row block. *faiss* = a plain `IndexFlatL2`
+*Ceiling* = the **float32** ceiling: the same arithmetic done bare in float32 with
+torch in the same process: the encoder's matrix products then `z @ C_l^T` per
+level (RQ-KMeans: `x @ C_l^T` per level), at its fastest row block. Every ratio
+on this page is against that float32 ceiling; encode against the **bfloat16**
+ceiling (this CPU's AMX), and the bf16 speed switches with their SID agreement,
+are measured in [tokenizer-speed.md](tokenizer-speed.md). Encode here is the
+default float32 encode (`encode_bf16 = false`). *faiss* = a plain `IndexFlatL2`
 nearest-codeword search of the same rows (RQ-VAE: its latents) against the same
 codebooks. Encode works {block}-row blocks inside {chunk}-row chunks; streamed
 = read from the `.npy` chunk by chunk (`quasid.data.stream`).
@@ -508,7 +515,8 @@ codebooks. Encode works {block}-row blocks inside {chunk}-row chunks; streamed
 
 RQ-KMeans with its defaults (faiss k-means on at most 256 points per centroid,
 25 iterations, then a nearest-codeword pass over all items per level); RQ-VAE
-for {epochs} epoch(s) (batch 1024, k-means initialisation on 20k latents).
+for {epochs} epoch(s) (batch 1024, k-means initialisation on 20k latents), MLPs
+trained in {rqvae_precision}.
 *growth* = (time ratio) / (size ratio) against the previous size: <= 1 is no
 worse than linear. *faiss passes* = fit time in units of one faiss
 nearest-codeword pass (384-d, 3 x 256) over the same items.
@@ -557,8 +565,8 @@ def render(results: dict[str, Any], path: Path) -> None:
         [
             "method",
             "encode items/s",
-            "ceiling items/s",
-            f"ratio to ceiling (target >= {ENCODE_TARGET})",
+            "fp32 ceiling items/s",
+            f"ratio to fp32 ceiling (target >= {ENCODE_TARGET})",
             "faiss search items/s",
             "encode / faiss",
             "streamed items/s",
@@ -632,7 +640,9 @@ def render(results: dict[str, Any], path: Path) -> None:
         ],
     )
     checked = table(
-        ["target", "met"], [[name, "yes" if ok else "**no**"] for name, ok in results["checks"].items()]
+        # re-derived from the figures, so a page re-rendered from an older JSON names the targets as now
+        ["target", "met"],
+        [[name, "yes" if ok else "**no**"] for name, ok in checks(results).items()],
     )
     first_encode = next(iter(results["encode"].values()))
     first_fit = next(iter(results["fit"].get("rqvae", [])), {})
@@ -652,6 +662,10 @@ def render(results: dict[str, Any], path: Path) -> None:
         chunk=CHUNK,
         encode_rows=encode,
         epochs=first_fit.get("epochs", "-"),
+        rqvae_precision="bf16 autocast (`bf16 = true`)"
+        if first_fit.get("bf16")
+        else "float32 (a run from before the `bf16` training switch, whose default is now true: "
+        "[tokenizer-speed.md](tokenizer-speed.md))",
         fit_rows=fit,
         n_audit=f"{a['n_items']:,}",
         audit_rows=audit,
