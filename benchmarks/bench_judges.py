@@ -1,0 +1,372 @@
+"""How fast the downstream judges run, where their time goes and what bounds it (issue 14).
+
+For SASRec on SIDs, SASRec on item ids and TIGER_COMPACT on amazon-beauty (SIDs:
+RQ-KMeans 3 x 256 + dedup token on the attribute LSA vectors, the scripts'
+stand-in), side by side in one process: every speed lever off (the code path
+before them: ``LEVERS_OFF`` of each model) against the defaults, on 1 and on 2
+torch threads. Per judge and setting:
+
+- seconds per training epoch: ``--steps`` Trainer batches timed after one
+  warm-up batch, extrapolated to the epoch's batch count;
+- seconds per validation pass and per test pass (TIGER: beam-20 decode of
+  every test user; SASRec: full-catalog scoring), timed on a seeded subsample
+  of ``--eval-users`` users and extrapolated to the pass's user count;
+- where the time goes (defaults, 1 thread): torch.profiler self-CPU time by
+  op class; "Python / data" is the wall time no op accounts for;
+- the ceilings: bf16 and fp32 matmul GFLOP/s and memory bandwidth measured on
+  this CPU in the same run, and each phase's achieved GFLOP/s (profiler FLOP
+  counts of its matmuls) as a fraction of each ceiling.
+
+    python benchmarks/bench_judges.py                 # writes benchmarks/results/judges.json, docs/judges.md
+    python benchmarks/bench_judges.py --render benchmarks/results/judges.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from common import finish, parser, render_only
+from torch.profiler import ProfilerActivity, profile
+
+from quasid import pipeline
+from quasid.bench.config import BenchConfig
+from quasid.bench.methods import method_sids
+from quasid.bench.recommenders import build_model, protocol_data
+from quasid.bench.single import STAND_IN
+from quasid.io import atomic_open, write_json
+from quasid.rec.evaluate import EvalSet, Trainer
+from quasid.rec.tiger import LEVERS_OFF as TIGER_LEVERS_OFF
+
+JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
+#: SASRec's levers off (the lead's switches in SASRecConfig): the full [M, N] fp32 cross-entropy.
+SASREC_LEVERS_OFF: dict[str, Any] = {"ce_chunk": 0, "ce_bf16": False}
+LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
+
+#: Op classes of the profile, by substring of the aten op name (first match wins).
+OP_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("attention", ("scaled_dot_product", "flash_attention", "_efficient_attention")),
+    ("softmax / CE", ("softmax", "cross_entropy", "nll_loss", "logsumexp")),
+    ("matmul", ("aten::mm", "aten::bmm", "aten::addmm", "aten::matmul", "aten::linear", "baddbmm")),
+    ("embedding gather", ("embedding", "index_select", "aten::gather", "aten::index", "take_along")),
+    ("RNG (dropout)", ("bernoulli", "random_", "dropout")),
+    ("dtype casts / copies", ("aten::copy_", "_to_copy", "aten::to")),
+)
+
+
+def _stopwatch(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def ceilings() -> dict[str, float]:
+    """Matmul GFLOP/s (fp32, bf16; 4096 x 1024 x 1024) and copy bandwidth (GB/s) at the current threads."""
+    out: dict[str, float] = {}
+    m, k, n = 4096, 1024, 1024
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        a @ b
+        best = min(_stopwatch(lambda a=a, b=b: a @ b) for _ in range(5))
+        out[f"matmul_gflops_{name}"] = round(2 * m * k * n / best / 1e9, 1)
+    src = torch.ones(64 * 2**20 // 4)  # 64 MiB, past the caches
+    dst = torch.empty_like(src)
+    best = min(_stopwatch(lambda: dst.copy_(src)) for _ in range(5))
+    out["copy_gb_s"] = round(2 * src.numel() * 4 / best / 1e9, 1)  # read + write
+    return out
+
+
+def subsample(eval_set: EvalSet, n: int, seed: int = 0) -> EvalSet:
+    """A seeded subsample of ``n`` cases (all when ``n`` is 0 or at least the set)."""
+    if not n or n >= len(eval_set):
+        return eval_set
+    pick = np.sort(np.random.default_rng(seed).choice(len(eval_set), n, replace=False))
+    return EvalSet([eval_set.histories[i] for i in pick], eval_set.targets[pick])
+
+
+class Cell:
+    """One judge with one lever setting: its model, Trainer, optimiser and an endless batch stream."""
+
+    def __init__(self, judge: str, levers: str, env: dict[str, Any]) -> None:
+        config: BenchConfig = env["config"]
+        base = config.model_config(judge, 0)
+        model_config = dataclasses.replace(base, **LEVERS_OFF[judge]) if levers == "off" else base
+        self.model_config = model_config
+        table = None if judge == "sasrec_id" else env["table"]
+        self.model = build_model(judge, model_config, env["dataset"], table)
+        self.trainer = Trainer(self.model, config.train_config(judge, 0))
+        self.examples = self.trainer.examples(env["train"])
+        bs = self.trainer.config.batch_size
+        self.batches_per_epoch = -(-len(self.examples) // bs)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.trainer.config.lr)
+        self.stream = self._stream()
+        self.n_valid = config.valid_users(judge) or len(env["valid"])
+
+    def _stream(self) -> Any:
+        epoch = 1
+        while True:
+            yield from self.trainer.batches(self.examples, epoch)
+            epoch += 1
+
+    def step(self) -> None:
+        """One training step as ``Trainer.fit`` takes it."""
+        self.model.train()
+        loss = self.model.training_loss(next(self.stream))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.trainer.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.trainer.config.grad_clip)
+        self.optimizer.step()
+
+
+def time_cell(cell: Cell, env: dict[str, Any], steps: int) -> dict[str, float]:
+    """Extrapolated seconds per epoch, per validation pass and per test pass."""
+    cell.step()  # warm-up
+    train = _stopwatch(lambda: [cell.step() for _ in range(steps)]) / steps
+    sample: EvalSet = env["eval_sample"]
+    cell.trainer.ranks(subsample(sample, 32))  # warm-up
+    per_user = _stopwatch(lambda: cell.trainer.ranks(sample)) / len(sample)
+    return {
+        "seconds_per_step": round(train, 4),
+        "seconds_per_epoch": round(train * cell.batches_per_epoch, 1),
+        "seconds_per_valid_pass": round(per_user * cell.n_valid, 1),
+        "seconds_per_test_pass": round(per_user * len(env["test"]), 1),
+    }
+
+
+def op_profile(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
+    """Self-CPU seconds per op class over ``repeat`` calls, the unaccounted wall time, and matmul GFLOP/s."""
+    fn()
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        wall = _stopwatch(lambda: [fn() for _ in range(repeat)])
+    classes = {name: 0.0 for name, _ in OP_CLASSES}
+    classes["other ops"] = 0.0
+    flops = 0.0
+    for ev in prof.key_averages():
+        seconds = ev.self_cpu_time_total / 1e6
+        flops += ev.flops or 0.0
+        name = next((c for c, keys in OP_CLASSES if any(k in ev.key for k in keys)), "other ops")
+        classes[name] += seconds
+    ops = sum(classes.values())
+    classes["Python / data"] = max(wall - ops, 0.0)
+    return {
+        "wall_seconds_per_call": round(wall / repeat, 4),
+        "seconds_per_call_by_class": {k: round(v / repeat, 4) for k, v in classes.items()},
+        "share_by_class": {k: round(v / max(wall, ops), 3) for k, v in classes.items()},
+        "matmul_gflops_achieved": round(flops / wall / 1e9, 2),
+    }
+
+
+def environment(eval_users: int) -> dict[str, Any]:
+    """The dataset, split, stand-in SIDs and bench config every cell shares."""
+    config = BenchConfig.from_dict(
+        {"data": "amazon-beauty", "seeds": [0], "recommenders": list(JUDGES), "threads": 1, **STAND_IN}
+    )
+    dataset = pipeline.load_data(config.data)
+    data = protocol_data(dataset, config)
+    spec = config.method_specs()[0]
+    embedded = pipeline.prepare_embeddings(data.tokenizer_data, config.embedding, 0, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        table = method_sids(spec, 0, embedded, config, Path(tmp), progress=False).table
+    return {
+        "config": config,
+        "dataset": dataset,
+        "table": table,
+        "train": data.train,
+        "valid": data.valid,
+        "test": data.test,
+        "eval_sample": subsample(data.test, eval_users),
+        "sids": spec.to_dict(),
+    }
+
+
+def run(args: Any) -> dict[str, Any]:
+    env = environment(args.eval_users)
+    results: dict[str, Any] = {
+        "dataset": "amazon-beauty",
+        "users": len(env["test"]),
+        "items": env["dataset"].catalog.n_items,
+        "sids": env["sids"],
+        "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
+        "steps_timed": {j: args.steps if j != "tiger" else args.tiger_steps for j in JUDGES},
+        "eval_users_timed": len(env["eval_sample"]),
+        "levers_off": LEVERS_OFF,
+        "ceilings": {},
+        "timing": {},
+        "profile": {},
+        "models": {},
+    }
+    cells = {(j, lv): Cell(j, lv, env) for j in JUDGES for lv in ("off", "on")}
+    for (j, lv), cell in cells.items():
+        results["models"][f"{j}/{lv}"] = dataclasses.asdict(cell.model_config)
+        results["timing"].setdefault(j, {})[lv] = {}
+    for threads in args.thread_counts:
+        torch.set_num_threads(threads)
+        results["ceilings"][str(threads)] = ceilings()
+        for (j, lv), cell in cells.items():  # off and on back to back: the same machine load
+            steps = results["steps_timed"][j]
+            results["timing"][j][lv][str(threads)] = time_cell(cell, env, steps)
+            print(j, lv, threads, results["timing"][j][lv][str(threads)], flush=True)
+    torch.set_num_threads(1)
+    eval_small = subsample(env["eval_sample"], 128)
+    for j in JUDGES:
+        cell = cells[(j, "on")]
+        results["profile"][j] = {
+            "train_step": op_profile(cell.step, 3),
+            "eval_128_users": op_profile(lambda c=cell: c.trainer.ranks(eval_small), 1),
+        }
+    return results
+
+
+def add_quality(results_path: Path, runs: list[Path], doc: Path) -> None:
+    """Record ``benchmarks/tiger_beauty.py`` outputs (levers off / on) as the quality check, re-render."""
+    results = json.loads(results_path.read_text())
+    results["quality_runs"] = [{"file": str(p), **json.loads(p.read_text())} for p in runs]
+    write_json(results_path, results)
+    render(results, doc)
+
+
+def _ratio(off: float, on: float) -> str:
+    return f"{off / on:.2f}x" if on > 0 else "n/a"
+
+
+def render(results: dict[str, Any], doc: Path) -> None:
+    """docs/judges.md from the results JSON."""
+    names = {"sasrec_sid": "SASRec on SIDs", "sasrec_id": "SASRec on item ids", "tiger": "TIGER compact"}
+    lines = [
+        "# Judge speed: SASRec and TIGER on amazon-beauty",
+        "",
+        "<!-- rendered by benchmarks/bench_judges.py from benchmarks/results/judges.json; do not edit -->",
+        "",
+        f"Command: `{results['command']}`. {results['users']:,} users, {results['items']:,} items; SIDs "
+        f"{results['sids'].get('label')} (the scripts' stand-in: RQ-KMeans 3 x 256 + dedup "
+        "token on attribute LSA vectors). Levers **off** is each model's `LEVERS_OFF` (the code path "
+        "before issue 14: SASRec's full fp32 [M, N] cross-entropy; TIGER's Hugging Face `generate()`, "
+        "stock dropout, no bf16, random batches cut in micro-batches of 64); **on** is the defaults. "
+        "Both settings run in the same process, back to back per thread count, so they see the same load.",
+        "",
+        "Epochs are extrapolated from "
+        + ", ".join(f"{names[j]} {n}" for j, n in results["steps_timed"].items())
+        + f" timed training steps (after a warm-up step); validation and test passes from "
+        f"{results['eval_users_timed']} test users (TIGER: beam-20 constrained decode; SASRec: scores "
+        "over the whole catalog), scaled to the pass's users (TIGER validates on a 4,000-user subsample, "
+        "SASRec on every user). The machine is a shared 2-core VM: absolute seconds are noisy, "
+        "the off/on ratio of one run is the figure to quote.",
+        "",
+        "## Time per epoch and per pass",
+        "",
+        "| judge | threads | phase | levers off (s) | levers on (s) | speed-up |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    phases = (
+        ("seconds_per_epoch", "training epoch"),
+        ("seconds_per_valid_pass", "validation pass"),
+        ("seconds_per_test_pass", "test pass (decode / scoring)"),
+    )
+    for j, by in results["timing"].items():
+        for threads in by["on"]:
+            for key, label in phases:
+                off, on = by["off"][threads][key], by["on"][threads][key]
+                lines.append(f"| {names[j]} | {threads} | {label} | {off} | {on} | {_ratio(off, on)} |")
+    lines += [
+        "",
+        "## Ceilings on this CPU (measured in the same run)",
+        "",
+        "| threads | fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | copy GB/s (read + write) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for threads, c in results["ceilings"].items():
+        lines.append(
+            f"| {threads} | {c['matmul_gflops_fp32']} | {c['matmul_gflops_bf16']} | {c['copy_gb_s']} |"
+        )
+    one = results["ceilings"]["1"]
+    lines += [
+        "",
+        "## Where the time goes (levers on, 1 thread)",
+        "",
+        "torch.profiler self-CPU time by op class; *Python / data* is the wall time no op accounts for "
+        "(interpreter, collation, generator overhead). *Achieved* is the profiler's FLOP count of the "
+        "matmuls over wall time; the ratios say which ceiling they are against: **fp32** "
+        f"({one['matmul_gflops_fp32']} GFLOP/s) and **bf16** ({one['matmul_gflops_bf16']} GFLOP/s).",
+        "",
+    ]
+    classes = list(next(iter(results["profile"].values()))["train_step"]["share_by_class"])
+    lines.append("| judge | phase | wall s / call | " + " | ".join(classes) + " | achieved GFLOP/s | "
+                 "/ fp32 ceiling | / bf16 ceiling |")  # fmt: skip
+    lines.append("| --- " * (len(classes) + 6) + "|")
+    for j, phases_prof in results["profile"].items():
+        for phase, p in phases_prof.items():
+            shares = " | ".join(f"{100 * p['share_by_class'][c]:.0f} %" for c in classes)
+            g = p["matmul_gflops_achieved"]
+            lines.append(
+                f"| {names[j]} | {phase.replace('_', ' ')} | {p['wall_seconds_per_call']} | {shares} | {g} | "
+                f"{g / one['matmul_gflops_fp32']:.3f} | {g / one['matmul_gflops_bf16']:.3f} |"
+            )
+    best = max(p["matmul_gflops_achieved"] for ph in results["profile"].values() for p in ph.values())
+    lines += [
+        "",
+        f"The best phase reaches {best / one['matmul_gflops_fp32']:.2f} of the fp32 matmul ceiling and "
+        f"{best / one['matmul_gflops_bf16']:.3f} of the bf16 one: the matmuls are small (TIGER: d_model "
+        "128, at most 81 tokens; SASRec: hidden 64), so what bounds each step is the rest of the table "
+        "(elementwise work, casts, RNG, per-op overhead: memory traffic and interpreter), not arithmetic.",
+        "",
+        "## Quality",
+        "",
+        *_quality(results),
+        "",
+    ]
+    with atomic_open(doc) as fh:
+        fh.write("\n".join(lines))
+
+
+def _quality(results: dict[str, Any]) -> list[str]:
+    runs = results.get("quality_runs") or []
+    if not runs:
+        return ["(no quality run recorded)"]
+    lines = [
+        "TIGER compact, `benchmarks/tiger_beauty.py` (stand-in SIDs, seed 0, validation on 4,000 users, "
+        "test on every user), the same epochs with levers off and on:",
+        "",
+        "| run | levers | epochs run | best epoch | s / epoch | test Recall@10 | test NDCG@10 | "
+        "valid NDCG@10 by epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs:
+        lever = "off" if r["model"].get("beam_search") == "generate" else "on"
+        t = r["test"]
+        lines.append(
+            f"| `{r['file']}` | {lever} | {r['epochs_run']} | {r['best_epoch']} | "
+            f"{r['seconds_per_epoch_train']} | {t['recall@10']:.4f} | {t['ndcg@10']:.4f} | "
+            f"{r['valid_ndcg@10_by_epoch']} |"
+        )
+    return lines
+
+
+def main() -> None:
+    ap = parser(__doc__.splitlines()[0], "judges", "judges")
+    ap.add_argument("--steps", type=int, default=20, help="timed SASRec training steps per cell")
+    ap.add_argument("--tiger-steps", type=int, default=8, help="timed TIGER training steps per cell")
+    ap.add_argument("--eval-users", type=int, default=512, help="test users timed per pass (extrapolated)")
+    ap.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2])
+    ap.add_argument(
+        "--quality", type=Path, nargs="+", help="with --render: record these tiger_beauty.py outputs"
+    )
+    args = ap.parse_args()
+    if args.render is not None and args.quality:
+        add_quality(args.render, args.quality, args.doc)
+        return
+    if render_only(args, render):
+        return
+    finish(args, run(args), render)
+
+
+if __name__ == "__main__":
+    main()
