@@ -6,8 +6,10 @@ stand-in), side by side in one process: every speed lever off (the code path
 before them: ``LEVERS_OFF`` of each model) against the defaults, on 1 and on 2
 torch threads. Per judge and setting:
 
-- seconds per training epoch: ``--steps`` Trainer batches timed after one
-  warm-up batch, extrapolated to the epoch's batch count;
+- seconds per training epoch: ``--steps`` of the epoch's Trainer batches, taken at
+  evenly spaced quantiles of their size in tokens (a stratified sample: length-bucketed
+  batches differ up to 20x in cost), timed after one warm-up batch, mean times the
+  epoch's batch count;
 - seconds per validation pass and per test pass (TIGER: beam-20 decode of
   every test user; SASRec: full-catalog scoring), timed on a seeded subsample
   of ``--eval-users`` users and extrapolated to the pass's user count;
@@ -107,19 +109,25 @@ class Cell:
         bs = self.trainer.config.batch_size
         self.batches_per_epoch = -(-len(self.examples) // bs)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.trainer.config.lr)
-        self.stream = self._stream()
         self.n_valid = config.valid_users(judge) or len(env["valid"])
+        self.epoch = list(self.trainer.batches(self.examples, epoch=1))  # collated once, not timed
+        self.at = 0
 
-    def _stream(self) -> Any:
-        epoch = 1
-        while True:
-            yield from self.trainer.batches(self.examples, epoch)
-            epoch += 1
+    def strata(self, steps: int) -> list[Any]:
+        """``steps`` batches at evenly spaced quantiles of the epoch's batch sizes in tokens.
 
-    def step(self) -> None:
-        """One training step as ``Trainer.fit`` takes it."""
+        Length-bucketed batches differ up to 20x in cost, so a few consecutive
+        batches say little about an epoch; a stratified sample of them does.
+        """
+        order = sorted(range(len(self.epoch)), key=lambda i: _tokens(self.epoch[i]))
+        return [self.epoch[order[int((q + 0.5) * len(order) / steps)]] for q in range(steps)]
+
+    def step(self, batch: Any = None) -> None:
+        """One training step as ``Trainer.fit`` takes it (default: the epoch's next batch)."""
+        if batch is None:
+            batch, self.at = self.epoch[self.at % len(self.epoch)], self.at + 1
         self.model.train()
-        loss = self.model.training_loss(next(self.stream))
+        loss = self.model.training_loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.trainer.config.grad_clip is not None:
@@ -127,10 +135,23 @@ class Cell:
         self.optimizer.step()
 
 
+def _tokens(batch: Any) -> int:
+    """Input tokens a training batch computes over, padding included."""
+    if isinstance(batch, list) and batch and isinstance(batch[0], dict):  # TIGER micro-batches
+        return sum(int(p["input_ids"].numel()) for p in batch)
+    if isinstance(batch, torch.Tensor):
+        return int(batch.numel())
+    if isinstance(batch, dict):
+        return sum(int(v.numel()) for v in batch.values() if isinstance(v, torch.Tensor))
+    if isinstance(batch, (tuple, list)):
+        return sum(_tokens(b) for b in batch)
+    return 1
+
+
 def time_cell(cell: Cell, env: dict[str, Any], steps: int) -> dict[str, float]:
     """Extrapolated seconds per epoch, per validation pass and per test pass."""
     cell.step()  # warm-up
-    train = _stopwatch(lambda: [cell.step() for _ in range(steps)]) / steps
+    train = _stopwatch(lambda: [cell.step(b) for b in cell.strata(steps)]) / steps
     sample: EvalSet = env["eval_sample"]
     cell.trainer.ranks(subsample(sample, 32))  # warm-up
     per_user = _stopwatch(lambda: cell.trainer.ranks(sample)) / len(sample)
