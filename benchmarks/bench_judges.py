@@ -354,7 +354,7 @@ def _quality(results: dict[str, Any]) -> list[str]:
         return ["(no quality run recorded)"]
     lines = [
         "TIGER compact, `benchmarks/tiger_beauty.py` (stand-in SIDs, seed 0, validation on 4,000 users, "
-        "test on every user), the same epochs with levers off and on:",
+        "test on every user); the levers of each run are in its model settings:",
         "",
         "| run | levers | epochs run | best epoch | s / epoch | test Recall@10 | test NDCG@10 | "
         "valid NDCG@10 by epoch |",
