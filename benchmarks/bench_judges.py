@@ -368,6 +368,8 @@ def _quality(results: dict[str, Any]) -> list[str]:
             f"{r['seconds_per_epoch_train']} | {t['recall@10']:.4f} | {t['ndcg@10']:.4f} | "
             f"{r['valid_ndcg@10_by_epoch']} |"
         )
+    if {"off", "on"} - {"off" if r["model"].get("beam_search") == "generate" else "on" for r in runs}:
+        lines += ["", "Only one lever setting is recorded here, so this is not an old-vs-new comparison."]
     return lines
 
 
