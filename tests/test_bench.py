@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from quasid.bench import BenchConfig, run_bench
+from quasid.bench import config as bench_config_module
 from quasid.bench import runner as bench_runner
 from quasid.bench.config import parse_list_options
 from quasid.bench.methods import method_sids, read_peer_table
@@ -403,3 +404,36 @@ def test_lcrec_and_peer_sids_of_amazon_beauty_text_align_with_its_rows(shared_da
         assert list(table.item_ids) == list(dataset.catalog.item_ids)
         aligned, shifted = title_overlap(table.codes, 0), title_overlap(table.codes, 1)
         assert aligned > 0.3 and shifted < 0.1, (label, aligned, shifted)
+
+
+def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_value_keeps_it():
+    """RQVAEConfig.bf16 and TIGER's training levers became defaults after benches were committed:
+    a cell under the new default must not pass for one under the old, and a config that pins the
+    old value must keep the digest its committed cells carry."""
+    base = {"data": "synthetic", "methods": ["rqvae"], "seeds": [0], "recommenders": ["sasrec_sid", "tiger"]}
+    config = BenchConfig.from_dict(base)
+    pinned = BenchConfig.from_dict({**base, "method": {"rqvae": {"bf16": False}}})
+    legacy = config.method_spec("rqvae").to_dict()
+    del legacy["disambiguate"]  # unset, as before
+    legacy_digest = bench_config_module._digest(  # what the digest was before the default changed
+        {
+            "data": "synthetic",
+            "protocol": [config.protocol, config.cold_frac, config.split_seed],
+            "embedding": {},
+            "disambiguate": config.disambiguate,
+            "method": legacy,
+        }
+    )
+    assert pinned.sid_fingerprint("rqvae") == legacy_digest
+    assert config.sid_fingerprint("rqvae") != legacy_digest  # bf16 is on now: another digest
+    explicit = BenchConfig.from_dict({**base, "method": {"rqvae": {"bf16": True}}})
+    assert explicit.sid_fingerprint("rqvae") == config.sid_fingerprint("rqvae")  # the same config
+    old_tiger = config.override(
+        ["tiger.model.bf16=false", "tiger.model.fast_dropout=false", "tiger.model.sortish=false"]
+    )
+    assert old_tiger.cell_fingerprint("tiger", "rqvae", 0) != config.cell_fingerprint("tiger", "rqvae", 0)
+    assert old_tiger.cell_fingerprint("sasrec_sid", "rqvae", 0) == config.cell_fingerprint(
+        "sasrec_sid", "rqvae", 0
+    )
+    spelled = config.override(["tiger.model.bf16=true"])  # the new default written out: the same cell
+    assert spelled.cell_fingerprint("tiger", "rqvae", 0) == config.cell_fingerprint("tiger", "rqvae", 0)

@@ -66,6 +66,15 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "tiger": {"epochs": 20, "patience": 3, "eval_every": 2, "eval_batch_size": 4096},
 }
 VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "sasrec_hybrid": 0, "tiger": 4000}
+#: Library defaults that changed after benches were committed, with the value they first had, for the
+#: fields that change figures. Digests leave library defaults out (so a new field does not invalidate
+#: a long bench); for these fields they record the effective value whenever it is not the first
+#: default instead. So a fresh clone never takes a cell made under the old default for one made under
+#: the new, and a config that pins the first value keeps the digest its committed cells were made under.
+FIRST_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tokenizer": {"bf16": False},  # RQVAEConfig.bf16: bf16 MLP training (issue 14)
+    "tiger": {"bf16": False, "fast_dropout": False, "sortish": False},  # TigerConfig levers (issue 14)
+}
 
 
 @dataclass(frozen=True)
@@ -382,7 +391,9 @@ class BenchConfig:
             "device": self.device,
             "sids": None if label is None else self.sid_fingerprint(label),
             "preset": settings.preset,
-            "model": settings.model,
+            "model": _against_first_defaults(
+                settings.model, self.model_config(recommender, seed), FIRST_DEFAULTS.get(recommender, {})
+            ),
             "train": {**TRAIN_DEFAULTS[recommender], **self.train, **settings.train},
             "valid_users": self.valid_users(recommender),
         }
@@ -392,7 +403,11 @@ class BenchConfig:
         """A digest of what one method's SIDs depend on (seed aside), library defaults left out."""
         embedding = self.embedding
         defaults = EmbeddingConfig()
-        method = self.method_spec(label).to_dict()
+        spec = self.method_spec(label)
+        method = spec.to_dict()
+        if spec.is_tokenizer:
+            effective = get_tokenizer_class(spec.source).config_class.from_dict({**spec.params, "seed": 0})
+            method["params"] = _against_first_defaults(spec.params, effective, FIRST_DEFAULTS["tokenizer"])
         if method["disambiguate"] is None:  # unset: digests of benches made before the field stay valid
             del method["disambiguate"]
         return _digest(
@@ -465,6 +480,16 @@ def _unique(name: str, values: list[Any]) -> None:
     seen = [v for i, v in enumerate(values) if v in values[:i]]
     if seen:
         raise ConfigError(f"bench config: {name} lists {seen[0]!r} twice")
+
+
+def _against_first_defaults(written: dict[str, Any], effective: Any, first: dict[str, Any]) -> dict[str, Any]:
+    """``written`` settings as digested: each field of ``first`` appears iff ``effective`` (the
+    resolved config) holds another value than its first default (see ``FIRST_DEFAULTS``)."""
+    out = {k: v for k, v in written.items() if k not in first}
+    for name, value in first.items():
+        if hasattr(effective, name) and getattr(effective, name) != value:
+            out[name] = getattr(effective, name)
+    return out
 
 
 def _digest(obj: Any) -> str:
