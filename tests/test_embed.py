@@ -137,6 +137,24 @@ def test_embed_catalog_builds_texts_from_fields(encoder: Any, tmp_path: Path) ->
     assert out.missing is not None and out.missing.tolist() == [False, True]
 
 
+def test_field_pooling_averages_each_fields_own_vector_over_the_fields_an_item_has(
+    encoder: Any, tmp_path: Path
+) -> None:
+    fields = {"title": ["Drill", "Hammer", ""], "description": ["cordless, 18 V", "", ""]}
+    catalog = Catalog(item_ids=["a", "b", "c"], text_fields=fields, name="shop")
+    out = embed_catalog(catalog, pooling="fields", device="cpu", cache_dir=tmp_path, progress=False)
+    one = _embed(["title: Drill", "description: cordless, 18 V", "title: Hammer"], tmp_path)
+    mean = one[0] + one[1]
+    np.testing.assert_allclose(out.embeddings[0], mean / np.linalg.norm(mean), atol=1e-6)
+    np.testing.assert_allclose(out.embeddings[1], one[2], atol=1e-6)  # one field: that field's vector
+    assert not out.embeddings[2].any() and out.missing.tolist() == [False, False, True]
+    joined = embed_catalog(catalog, device="cpu", cache_dir=tmp_path, progress=False)
+    assert out.texts == joined.texts == ["title: Drill; description: cordless, 18 V", "title: Hammer", ""]
+    assert not np.allclose(joined.embeddings[0], out.embeddings[0], atol=1e-3)  # another vector
+    with pytest.raises(ConfigError, match="embedding.pooling must be one of joined, fields; got 'max'"):
+        embed_catalog(catalog, pooling="max")
+
+
 def test_embed_catalog_without_text_says_what_to_do() -> None:
     catalog = Catalog(item_ids=["a", "b"], attributes=[[1], [2]], name="toys")
     with pytest.raises(DataError, match=r"catalog 'toys' has no item text.*attribute embeddings"):

@@ -285,6 +285,10 @@ def embed(
         str, typer.Option(help="sentence-transformers model name or local path.")
     ] = "all-MiniLM-L6-v2",
     attribute_dim: Annotated[int, typer.Option(help="Dimension of attribute embeddings.")] = 64,
+    pooling: Annotated[
+        str,
+        typer.Option(help="Text: 'joined' (one string per item) or 'fields' (each field apart, averaged)."),
+    ] = "joined",
     progress: Progress = True,
 ) -> None:
     """Compute content embeddings (text via sentence-transformers, or attribute SVD)."""
@@ -293,7 +297,7 @@ def embed(
 
     dataset = pipeline.prepare_embeddings(
         pipeline.load_data(data),
-        EmbeddingConfig(source=source, model=model, attribute_dim=attribute_dim),
+        EmbeddingConfig(source=source, model=model, attribute_dim=attribute_dim, pooling=pooling),
         progress=progress,
     )
     emb = dataset.catalog.require_embeddings()

@@ -28,6 +28,9 @@ class EmbeddingConfig:
 
     source: str = "auto"  # auto | text | attributes | given
     model: str = "all-MiniLM-L6-v2"  # sentence-transformers model (text source)
+    # text source: "joined" (one string per item) or "fields" (each field embedded apart, then averaged:
+    # LETTER's convention); see quasid.features.embed.POOLINGS
+    pooling: str = "joined"
     attribute_dim: int = 64  # SVD dimension (attributes source)
     batch_size: int | None = None  # None: the embedder picks (16 on CPU, 128 on GPU)
     file: str | None = None  # precomputed .npy matrix, rows in catalog order (`quasid embed` output)
@@ -42,6 +45,8 @@ class EmbeddingConfig:
                 f"embedding.source must be one of auto, given when embedding.file is set (got "
                 f"{self.source!r}): drop one of the two settings"
             )
+        if self.pooling not in {"joined", "fields"}:
+            raise ConfigError(f"embedding.pooling must be one of joined, fields; got {self.pooling!r}")
         if self.attribute_dim < 2:
             raise ConfigError(f"embedding.attribute_dim must be >= 2, got {self.attribute_dim}")
 

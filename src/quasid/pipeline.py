@@ -90,7 +90,9 @@ def prepare_embeddings(
     if source == "text":
         from quasid.features import embed_catalog
 
-        catalog = embed_catalog(catalog, model=cfg.model, batch_size=cfg.batch_size, progress=progress)
+        catalog = embed_catalog(
+            catalog, pooling=cfg.pooling, model=cfg.model, batch_size=cfg.batch_size, progress=progress
+        )
     else:
         from quasid.features import embed_attributes
 

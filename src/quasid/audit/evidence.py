@@ -5,10 +5,7 @@ from benchmarks/results/what_predicts.json (see docs/what-predicts.md); do not e
 EVIDENCE = {
     "probe": "entropy",
     "rho": -0.8296703296703297,
-    "ci95": [
-        -0.9609917429839938,
-        -0.47899159663865554
-    ],
+    "ci95": [-0.9609917429839938, -0.47899159663865554],
     "tables": 13,
-    "group": "amazon-beauty / leave_one_out"
+    "group": "amazon-beauty / leave_one_out",
 }

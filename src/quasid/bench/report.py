@@ -369,8 +369,9 @@ def render_markdown(results: dict[str, Any], plots: set[str] | None = None) -> s
         "shuffles the recommenders;",
         "  peer SID files are the same for every seed, and their authors built them from their own item",
         "  content, not from the embeddings below.",
-        f"- Item content: embeddings `{config.embedding.source}` / `{config.embedding.model}` "
-        "(as `quasid fit` computes them; text vectors are cached on disk).",
+        f"- Item content: embeddings `{config.embedding.source}` / `{config.embedding.model}`"
+        + ("" if config.embedding.pooling == "joined" else f", fields pooled `{config.embedding.pooling}`")
+        + " (as `quasid fit` computes them; text vectors are cached on disk).",
     ]
     if config.recommenders:
         lines += [

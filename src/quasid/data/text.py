@@ -35,32 +35,42 @@ def clean_text(value: object, max_chars: int = 1000) -> str:
     return text[:max_chars]
 
 
+def field_texts(
+    catalog: Catalog, fields: tuple[str, ...] = DEFAULT_FIELDS, max_chars: int = 1000
+) -> dict[str, list[str]]:
+    """Per content field, one ``field: value`` string per item (``""`` where the item lacks it).
+
+    Fields come in ``fields`` order, then any other text field of the catalog; attribute
+    names (brand + category path in the S3-Rec sets) are the last field, ``attributes``.
+    """
+    extra = [f for f in catalog.text_fields if f not in fields]
+    order = [f for f in fields if f in catalog.text_fields] + extra
+    out: dict[str, list[str]] = {}
+    for name in order:
+        values = (clean_text(v, max_chars) for v in catalog.text_fields[name])
+        out[name] = [f"{name}: {v}" if v else "" for v in values]
+    if catalog.attributes is not None and catalog.attribute_names:
+        known = catalog.attribute_names
+        out["attributes"] = []
+        for attrs in catalog.attributes:
+            names = [known[a] for a in attrs if a in known]
+            out["attributes"].append("attributes: " + ", ".join(names) if names else "")
+    return out
+
+
 def item_texts(
     catalog: Catalog, fields: tuple[str, ...] = DEFAULT_FIELDS, max_chars: int = 1000
 ) -> list[str]:
-    """One content string per item: ``field: value`` parts joined by ``; ``.
+    """One content string per item: the :func:`field_texts` parts joined by ``; ``.
 
-    Attribute names (brand + category path in the S3-Rec sets) are appended as
-    ``attributes: a, b, c`` when the catalog knows them. Items with nothing
-    known get ``""`` (flagged as missing content downstream).
+    Items with nothing known get ``""`` (flagged as missing content downstream).
     """
-    out: list[str] = []
-    extra = [f for f in catalog.text_fields if f not in fields]
-    order = [f for f in fields if f in catalog.text_fields] + extra
-    for i in range(catalog.n_items):
-        parts = []
-        for name in order:
-            value = clean_text(catalog.text_fields[name][i], max_chars)
-            if value:
-                parts.append(f"{name}: {value}")
-        if catalog.attributes is not None and catalog.attribute_names:
-            names = [
-                catalog.attribute_names[a] for a in catalog.attributes[i] if a in catalog.attribute_names
-            ]
-            if names:
-                parts.append("attributes: " + ", ".join(names))
-        out.append("; ".join(parts)[: max_chars * 2])
-    return out
+    per_field = list(field_texts(catalog, fields, max_chars).values())
+    return (
+        ["; ".join(p for p in parts if p)[: max_chars * 2] for parts in zip(*per_field, strict=True)]
+        if per_field
+        else [""] * catalog.n_items
+    )
 
 
 def attach_texts(catalog: Catalog, fields: tuple[str, ...] = DEFAULT_FIELDS) -> Catalog:

@@ -405,23 +405,47 @@ def embed_texts(
     return out
 
 
-def embed_catalog(catalog: Catalog, **kwargs: Any) -> Catalog:
+#: How an item's text fields become one vector: ``joined`` embeds one ``field: value; ...`` string
+#: (the encoder's window, 256 word pieces for MiniLM, cuts what comes last, mostly the description);
+#: ``fields`` embeds each field apart and averages the non-empty ones (LETTER's and CollisionGenRec's
+#: convention: every field gets a whole window and an equal say).
+POOLINGS = ("joined", "fields")
+
+
+def embed_catalog(catalog: Catalog, pooling: str = "joined", **kwargs: Any) -> Catalog:
     """A copy of ``catalog`` with text embeddings and ``missing`` = items with empty text.
 
     Uses ``catalog.texts``; when those are absent but the catalog has text fields or
-    attribute names, builds them with ``quasid.data.text.item_texts`` first.
-    ``kwargs`` go to :func:`embed_texts`.
+    attribute names, builds them with ``quasid.data.text.item_texts`` first. ``pooling``:
+    one of :data:`POOLINGS`. ``kwargs`` go to :func:`embed_texts`.
     """
+    from quasid.data.text import field_texts, item_texts
+
+    if pooling not in POOLINGS:
+        raise ConfigError(f"embedding.pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
     texts = catalog.texts
     if texts is None and (catalog.text_fields or catalog.attribute_names):
-        from quasid.data.text import item_texts
-
         texts = item_texts(catalog)
     if texts is None or not any(t.strip() for t in texts):
         raise DataError(
             f"catalog '{catalog.name}' has no item text to embed: use attribute embeddings instead "
             "(quasid.features.embed_attributes, or `quasid embed --source attributes`) or give embeddings"
         )
-    emb = embed_texts(texts, **kwargs)
     missing = np.array([not t.strip() for t in texts], dtype=bool)
-    return replace(catalog, texts=list(texts), embeddings=emb, missing=missing)
+    per_field = field_texts(catalog) if pooling == "fields" else {}
+    if not per_field:  # joined, or a catalog whose texts were given ready-made (no fields to split)
+        return replace(catalog, texts=list(texts), embeddings=embed_texts(texts, **kwargs), missing=missing)
+    total: np.ndarray | None = None
+    count = np.zeros(catalog.n_items, dtype=np.float32)
+    for values in per_field.values():
+        vectors = embed_texts(values, **{**kwargs, "normalize": True})  # empty field: zero row
+        total = vectors if total is None else total + vectors
+        count += np.array([bool(v.strip()) for v in values], dtype=np.float32)
+    assert total is not None
+    emb = total / np.maximum(count, 1.0)[:, None]
+    if kwargs.get("normalize", True):
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        np.divide(emb, norms, out=emb, where=norms > 0)
+    return replace(
+        catalog, texts=list(texts), embeddings=emb.astype(np.float32), missing=missing | (count == 0)
+    )
