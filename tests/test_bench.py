@@ -9,6 +9,7 @@ import pytest
 
 from quasid.bench import BenchConfig, run_bench
 from quasid.bench import config as bench_config_module
+from quasid.bench import figures as bench_figures
 from quasid.bench import runner as bench_runner
 from quasid.bench.config import parse_list_options
 from quasid.bench.methods import method_sids, read_peer_table
@@ -437,3 +438,30 @@ def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_valu
     )
     spelled = config.override(["tiger.model.bf16=true"])  # the new default written out: the same cell
     assert spelled.cell_fingerprint("tiger", "rqvae", 0) == config.cell_fingerprint("tiger", "rqvae", 0)
+
+
+def test_raising_the_epoch_cap_keeps_cells_stopped_by_patience_and_reruns_capped_ones():
+    base = {"data": "synthetic", "methods": ["rqkmeans"], "seeds": [0], "recommenders": ["sasrec_sid"]}
+    old = BenchConfig.from_dict({**base, "train": {"epochs": 50, "patience": 5}})
+    new = old.override(["train.epochs=100"])
+    key = ("sasrec_sid", "rqkmeans", 0)
+
+    def cell(stop: str, epochs_run: int, config: BenchConfig = old) -> dict:
+        return {
+            "recommender": key[0],
+            "method": key[1],
+            "seed": key[2],
+            "fingerprint": config.cell_fingerprint(*key),
+            "train": {"epochs": config.train_config(key[0], key[2]).epochs, "patience": 5},
+            "stop": stop,
+            "epochs_run": epochs_run,
+        }
+
+    assert old.cell_fingerprint(*key) != new.cell_fingerprint(*key)
+    assert new.cell_matches(cell("patience", 40))  # ran the same 40 epochs under either cap
+    assert not new.cell_matches(cell("epochs", 50))  # hit the old cap: might have gone on
+    assert not old.override(["train.epochs=30"]).cell_matches(cell("patience", 40))  # past the new cap
+    assert not new.override(["train.patience=3"]).cell_matches(cell("patience", 40))  # another setting
+    assert new.cell_matches(cell("epochs", 100, new)) and old.cell_matches(cell("epochs", 50))
+    results = {"config": new.to_dict(), "cells": [cell("patience", 40)], "sids": {}}
+    assert len(bench_figures.current(results)[1]) == 1  # the report shows the kept cell

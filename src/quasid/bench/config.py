@@ -378,13 +378,19 @@ class BenchConfig:
         used = {(label, seed) for _, label, seed in self.cells() if label is not None}
         return [(label, seed) for seed in self.seeds for label in self.methods if (label, seed) in used]
 
-    def cell_fingerprint(self, recommender: str, label: str | None, seed: int) -> str:
+    def cell_fingerprint(
+        self, recommender: str, label: str | None, seed: int, epochs: int | None = None
+    ) -> str:
         """A digest of the configuration a cell's figures depend on, so a re-run skips only identical cells.
 
         Taken over the settings as written (library defaults left out), so a release that adds a
-        config field does not invalidate the finished cells of a long bench.
+        config field does not invalidate the finished cells of a long bench. ``epochs``: the digest
+        under another epoch cap (see :meth:`cell_matches`).
         """
         settings = self.settings(recommender)
+        train = {**TRAIN_DEFAULTS[recommender], **self.train, **settings.train}
+        if epochs is not None:
+            train["epochs"] = epochs
         parts = {
             "data": self.data,
             "protocol": [self.protocol, self.cold_frac, self.split_seed],
@@ -394,10 +400,30 @@ class BenchConfig:
             "model": _against_first_defaults(
                 settings.model, self.model_config(recommender, seed), FIRST_DEFAULTS.get(recommender, {})
             ),
-            "train": {**TRAIN_DEFAULTS[recommender], **self.train, **settings.train},
+            "train": train,
             "valid_users": self.valid_users(recommender),
         }
         return _digest(parts)
+
+    def cell_matches(self, cell: dict[str, Any]) -> bool:
+        """Whether a finished cell's figures are the ones this config would produce.
+
+        Its fingerprint is this config's; or it differs only by the epoch cap, and the cell was
+        stopped by patience before its own cap and before this one. Nothing depends on the cap
+        but where training must end, so that cell ran exactly the epochs it would run here: a
+        raised cap re-runs only the cells that ran into the old one.
+        """
+        key = (cell["recommender"], cell["method"], cell["seed"])
+        if cell["fingerprint"] == self.cell_fingerprint(*key):
+            return True
+        ran_cap = (cell.get("train") or {}).get("epochs")
+        cap = self.train_config(key[0], key[2]).epochs
+        return (
+            ran_cap is not None
+            and cell.get("stop") == "patience"
+            and cell.get("epochs_run", ran_cap) < min(ran_cap, cap)
+            and cell["fingerprint"] == self.cell_fingerprint(*key, epochs=int(ran_cap))
+        )
 
     def sid_fingerprint(self, label: str) -> str:
         """A digest of what one method's SIDs depend on (seed aside), library defaults left out."""

@@ -34,8 +34,7 @@ def current(results: dict[str, Any]) -> tuple[BenchConfig, list[dict[str, Any]],
     cells = [
         c
         for c in results["cells"]
-        if (c["recommender"], c["method"], c["seed"]) in planned
-        and c["fingerprint"] == config.cell_fingerprint(c["recommender"], c["method"], c["seed"])
+        if (c["recommender"], c["method"], c["seed"]) in planned and config.cell_matches(c)
     ]
     sids = [
         s

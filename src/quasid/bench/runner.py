@@ -199,7 +199,7 @@ class _Runner:
             return
         for key in self.plan:
             old = self.done.get(key)
-            if old is not None and old["fingerprint"] != self.config.cell_fingerprint(*key):
+            if old is not None and not self.config.cell_matches(old):
                 name, label, seed = key
                 raise ConfigError(
                     f"{self.out_dir / RESULTS} holds cell {name} / {label or 'item ids'} / seed {seed} "
@@ -279,7 +279,7 @@ class _Runner:
 
     def pending(self, name: str, label: str | None, seed: int) -> bool:
         old = self.done.get((name, label, seed))
-        return old is None or old["fingerprint"] != self.config.cell_fingerprint(name, label, seed)
+        return old is None or not self.config.cell_matches(old)
 
     def cell(self, name: str, label: str | None, seed: int, sids: MethodSIDs | None) -> None:
         cfg = self.config
@@ -287,7 +287,7 @@ class _Runner:
         head = f"[{self.counter}/{len(self.plan)}] {name} · {label or 'item ids'} · seed {seed}"
         fingerprint = cfg.cell_fingerprint(name, label, seed)
         old = self.done.get((name, label, seed))
-        if old is not None and old["fingerprint"] == fingerprint:
+        if old is not None and self.config.cell_matches(old):
             console.print(f"{head}: done earlier, skipped", highlight=False)
             return
         assert self.data is not None
