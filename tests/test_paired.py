@@ -88,3 +88,6 @@ def test_report_and_results_carry_the_paired_bootstrap_against_the_best_baseline
     assert "Paired bootstrap over test users" in md and f"{paired['diff']:+.4f}" in md
     assert "2 of 2 capped while improving" in md  # every cell ran to its cap with its best epoch last
     assert "at most 1 epochs" in md and "no wall-clock budget" in md
+    results["config"]["paired_against"] = ["rqkmeans", "rqvae"]  # rqvae is the best one already
+    against = [(p["method"], p["baseline"]) for p in comparisons(results)]
+    assert against == [("quasid", "rqvae"), ("quasid", "rqkmeans")]

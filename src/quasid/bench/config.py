@@ -128,6 +128,9 @@ class BenchConfig:
     device: str = "cpu"  # recommenders' device
     disambiguate: bool = True  # tokenizer SIDs get the TIGER-style dedup token (method.NAME.disambiguate)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    # baselines every one of our methods is also paired against (beside the best one), say the
+    # peer's own re-implementation of the method; reporting only, in no fingerprint
+    paired_against: list[str] = field(default_factory=list)
     method: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method parameters
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for every recommender
     sasrec_sid: RecommenderSettings = field(default_factory=RecommenderSettings)

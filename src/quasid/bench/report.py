@@ -144,7 +144,8 @@ def recommender_section(
 
 def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Paired bootstrap over test users (NDCG@10) of every *ours* method against the best baseline
-    (highest mean test NDCG@10), per SID recommender; stored in results.json as ``paired``."""
+    (highest mean test NDCG@10) and the baselines of ``paired_against``, per SID recommender;
+    stored in results.json as ``paired``."""
     config, cells, _ = current(results)
     methods = results.get("methods", {})
     roles = {label: methods[label]["role"] for label in config.methods if label in methods}
@@ -156,12 +157,14 @@ def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
         best = gains(agg[rec], roles)["best"][TARGET["metric"]]
         if best is None:
             continue
-        base = [c for c in cells if c["recommender"] == rec and c["method"] == best]
+        against = [best] + [m for m in config.paired_against if m != best and m in agg[rec]]
         for label in [m for m in config.methods if roles.get(m) == "ours" and m in agg[rec]]:
             mine = [c for c in cells if c["recommender"] == rec and c["method"] == label]
-            result = compare_cells(mine, base)
-            if result is not None:
-                out.append({"recommender": rec, "method": label, "baseline": best, **result})
+            for baseline in against:
+                base = [c for c in cells if c["recommender"] == rec and c["method"] == baseline]
+                result = compare_cells(mine, base)
+                if result is not None:
+                    out.append({"recommender": rec, "method": label, "baseline": baseline, **result})
     return out
 
 
@@ -187,7 +190,8 @@ def paired_lines(paired: list[dict[str, Any]]) -> list[str]:
         )
     return [
         f"Paired bootstrap over test users ({paired[0]['n_boot']} resamples; per-user NDCG@10 averaged over",
-        "the seeds both methods have), against the best baseline by mean test NDCG@10; 95 % intervals:",
+        "the seeds both methods have), against the best baseline by mean test NDCG@10 (and any baseline",
+        "named in `paired_against`); 95 % intervals:",
         "",
         *_table(["method", "baseline", "seeds", "users", "Δ NDCG@10", "relative gain", "P(Δ <= 0)"], rows),
         "",
