@@ -97,6 +97,8 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
     assert "plots/metrics_tiger.png" in report and "quasid bench" in report
 
     # a re-run on the same folder trains and fits nothing
+    original_train_cell = bench_runner.train_cell
+
     def fail(*_args, **_kwargs):
         raise AssertionError("a finished cell was run again")
 
@@ -108,6 +110,26 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
     # a changed configuration is not mixed into the folder silently
     with pytest.raises(ConfigError, match="different configuration"):
         run_bench(config.override(["tiger.train.lr=0.01"]), folder, progress=False, plots=False)
+
+    # a raised epoch cap re-runs, without --overwrite, the cells that ran into the old cap, and only those
+    capped = {
+        (c["method"], c["seed"]) for c in cells if c["recommender"] == "sasrec_sid" and c["stop"] == "epochs"
+    }
+    rerun: list[int] = []
+
+    def count(model, train_config, *args, **kwargs):
+        rerun.append(train_config.seed)
+        return original_train_cell(model, train_config, *args, **kwargs)
+
+    monkeypatch.undo()
+    monkeypatch.setattr(bench_runner, "train_cell", count)
+    raised = run_bench(config.override(["sasrec_sid.train.epochs=3"]), folder, progress=False, plots=False)
+    assert len(rerun) == len(capped) > 0 and len(raised["cells"]) == 10
+    assert all(
+        c["train"]["epochs"] == 3
+        for c in raised["cells"]
+        if c["recommender"] == "sasrec_sid" and (c["method"], c["seed"]) in capped
+    )
 
 
 def _results(config: BenchConfig, figures: dict[tuple[str, str | None], list[float | Ranks]]) -> dict:
@@ -463,5 +485,10 @@ def test_raising_the_epoch_cap_keeps_cells_stopped_by_patience_and_reruns_capped
     assert not old.override(["train.epochs=30"]).cell_matches(cell("patience", 40))  # past the new cap
     assert not new.override(["train.patience=3"]).cell_matches(cell("patience", 40))  # another setting
     assert new.cell_matches(cell("epochs", 100, new)) and old.cell_matches(cell("epochs", 50))
+    assert new.cap_raised_only(cell("epochs", 50))  # re-run without --overwrite: the same protocol
+    assert not old.cap_raised_only(cell("epochs", 50)) and not old.override(
+        ["train.epochs=30"]
+    ).cap_raised_only(cell("epochs", 50))
+    assert not new.override(["train.patience=3"]).cap_raised_only(cell("epochs", 50))
     results = {"config": new.to_dict(), "cells": [cell("patience", 40)], "sids": {}}
     assert len(bench_figures.current(results)[1]) == 1  # the report shows the kept cell

@@ -416,17 +416,26 @@ class BenchConfig:
         but where training must end, so that cell ran exactly the epochs it would run here: a
         raised cap re-runs only the cells that ran into the old one.
         """
-        key = (cell["recommender"], cell["method"], cell["seed"])
-        if cell["fingerprint"] == self.cell_fingerprint(*key):
+        if cell["fingerprint"] == self.cell_fingerprint(*_key(cell)):
             return True
-        ran_cap = (cell.get("train") or {}).get("epochs")
-        cap = self.train_config(key[0], key[2]).epochs
+        ran_cap = self._cap_changed_only(cell)
+        cap = self.train_config(cell["recommender"], cell["seed"]).epochs
         return (
-            ran_cap is not None
-            and cell.get("stop") == "patience"
-            and cell.get("epochs_run", ran_cap) < min(ran_cap, cap)
-            and cell["fingerprint"] == self.cell_fingerprint(*key, epochs=int(ran_cap))
+            ran_cap is not None and cell.get("stop") == "patience" and cell["epochs_run"] < min(ran_cap, cap)
         )
+
+    def cap_raised_only(self, cell: dict[str, Any]) -> bool:
+        """Whether a finished cell differs from this config only by a higher epoch cap: re-running
+        it continues the same protocol, so a bench does so without ``--overwrite``."""
+        ran_cap = self._cap_changed_only(cell)
+        return ran_cap is not None and self.train_config(cell["recommender"], cell["seed"]).epochs > ran_cap
+
+    def _cap_changed_only(self, cell: dict[str, Any]) -> int | None:
+        """The cell's own epoch cap when its fingerprint is this config's under that cap, else None."""
+        ran_cap = (cell.get("train") or {}).get("epochs")
+        if ran_cap is None or cell["fingerprint"] != self.cell_fingerprint(*_key(cell), epochs=int(ran_cap)):
+            return None
+        return int(ran_cap)
 
     def sid_fingerprint(self, label: str) -> str:
         """A digest of what one method's SIDs depend on (seed aside), library defaults left out."""
@@ -509,6 +518,10 @@ def _unique(name: str, values: list[Any]) -> None:
     seen = [v for i, v in enumerate(values) if v in values[:i]]
     if seen:
         raise ConfigError(f"bench config: {name} lists {seen[0]!r} twice")
+
+
+def _key(cell: dict[str, Any]) -> tuple[str, str | None, int]:
+    return cell["recommender"], cell["method"], cell["seed"]
 
 
 def _against_first_defaults(written: dict[str, Any], effective: Any, first: dict[str, Any]) -> dict[str, Any]:

@@ -199,7 +199,7 @@ class _Runner:
             return
         for key in self.plan:
             old = self.done.get(key)
-            if old is not None and not self.config.cell_matches(old):
+            if old is not None and not self.config.cell_matches(old) and not self.config.cap_raised_only(old):
                 name, label, seed = key
                 raise ConfigError(
                     f"{self.out_dir / RESULTS} holds cell {name} / {label or 'item ids'} / seed {seed} "
