@@ -21,6 +21,18 @@ import tomli_w
 from quasid.errors import ConfigError
 from quasid.io import atomic_open
 
+#: How an item's text fields become one vector: ``joined`` embeds one ``field: value; ...`` string
+#: (the encoder's window, 256 word pieces for MiniLM, cuts what comes last, mostly the description);
+#: ``fields`` embeds each field apart and averages the non-empty ones (LETTER's and CollisionGenRec's
+#: convention: every field gets a whole window and an equal say).
+POOLINGS = ("joined", "fields")
+
+
+def check_pooling(pooling: str) -> None:
+    """ConfigError unless ``pooling`` is one of :data:`POOLINGS`."""
+    if pooling not in POOLINGS:
+        raise ConfigError(f"embedding.pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
+
 
 @dataclass
 class EmbeddingConfig:
@@ -28,9 +40,7 @@ class EmbeddingConfig:
 
     source: str = "auto"  # auto | text | attributes | given
     model: str = "all-MiniLM-L6-v2"  # sentence-transformers model (text source)
-    # text source: "joined" (one string per item) or "fields" (each field embedded apart, then averaged:
-    # LETTER's convention); see quasid.features.embed.POOLINGS
-    pooling: str = "joined"
+    pooling: str = "joined"  # text source: one of POOLINGS
     attribute_dim: int = 64  # SVD dimension (attributes source)
     batch_size: int | None = None  # None: the embedder picks (16 on CPU, 128 on GPU)
     file: str | None = None  # precomputed .npy matrix, rows in catalog order (`quasid embed` output)
@@ -45,8 +55,7 @@ class EmbeddingConfig:
                 f"embedding.source must be one of auto, given when embedding.file is set (got "
                 f"{self.source!r}): drop one of the two settings"
             )
-        if self.pooling not in {"joined", "fields"}:
-            raise ConfigError(f"embedding.pooling must be one of joined, fields; got {self.pooling!r}")
+        check_pooling(self.pooling)
         if self.attribute_dim < 2:
             raise ConfigError(f"embedding.attribute_dim must be >= 2, got {self.attribute_dim}")
 

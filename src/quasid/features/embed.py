@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from quasid.config import check_pooling
 from quasid.data.catalog import Catalog
 from quasid.errors import ConfigError, DataError
 from quasid.io import atomic_open, write_json
@@ -400,16 +401,14 @@ def embed_texts(
         if k is not None:
             out[row] = vectors[k]
     if normalize:
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        np.divide(out, norms, out=out, where=norms > 0)
+        _normalize_rows(out)
     return out
 
 
-#: How an item's text fields become one vector: ``joined`` embeds one ``field: value; ...`` string
-#: (the encoder's window, 256 word pieces for MiniLM, cuts what comes last, mostly the description);
-#: ``fields`` embeds each field apart and averages the non-empty ones (LETTER's and CollisionGenRec's
-#: convention: every field gets a whole window and an equal say).
-POOLINGS = ("joined", "fields")
+def _normalize_rows(matrix: np.ndarray) -> None:
+    """L2-normalise the rows of ``matrix`` in place; zero rows (missing content) stay zero."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    np.divide(matrix, norms, out=matrix, where=norms > 0)
 
 
 def embed_catalog(catalog: Catalog, pooling: str = "joined", **kwargs: Any) -> Catalog:
@@ -417,12 +416,11 @@ def embed_catalog(catalog: Catalog, pooling: str = "joined", **kwargs: Any) -> C
 
     Uses ``catalog.texts``; when those are absent but the catalog has text fields or
     attribute names, builds them with ``quasid.data.text.item_texts`` first. ``pooling``:
-    one of :data:`POOLINGS`. ``kwargs`` go to :func:`embed_texts`.
+    one of :data:`quasid.config.POOLINGS`. ``kwargs`` go to :func:`embed_texts`.
     """
     from quasid.data.text import field_texts, item_texts
 
-    if pooling not in POOLINGS:
-        raise ConfigError(f"embedding.pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
+    check_pooling(pooling)
     texts = catalog.texts
     if texts is None and (catalog.text_fields or catalog.attribute_names):
         texts = item_texts(catalog)
@@ -444,8 +442,7 @@ def embed_catalog(catalog: Catalog, pooling: str = "joined", **kwargs: Any) -> C
     assert total is not None
     emb = total / np.maximum(count, 1.0)[:, None]
     if kwargs.get("normalize", True):
-        norms = np.linalg.norm(emb, axis=1, keepdims=True)
-        np.divide(emb, norms, out=emb, where=norms > 0)
+        _normalize_rows(emb)
     return replace(
         catalog, texts=list(texts), embeddings=emb.astype(np.float32), missing=missing | (count == 0)
     )
