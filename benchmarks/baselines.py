@@ -45,7 +45,7 @@ def run(datasets: list[str], variants: list[Variant], seeds: list[int]) -> dict[
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name in datasets:
-            dataset = pipeline.prepare_embeddings(pipeline.load_data(name), EmbeddingConfig(source="text"))
+            dataset = pipeline.prepare_embeddings(pipeline.load_data(name), common.TEXT_EMBEDDING)
             for variant in variants:
                 for seed in seeds:
                     cfg = RunConfig(

@@ -28,7 +28,6 @@ import common
 import torch
 
 from quasid import pipeline
-from quasid.config import EmbeddingConfig
 from quasid.io import atomic_open
 from quasid.tokenizers import TOKENIZERS
 from quasid.tokenizers.rqvae import RQVAEConfig
@@ -49,7 +48,7 @@ def step_seconds(tokenizer: Any, n_items: int) -> list[float]:
 
 
 def measure(data: str, rounds: int, epochs: int) -> dict[str, Any]:
-    dataset = pipeline.prepare_embeddings(pipeline.load_data(data), EmbeddingConfig(source="text"))
+    dataset = pipeline.prepare_embeddings(pipeline.load_data(data), common.TEXT_EMBEDDING)
     n = dataset.catalog.n_items
     steps: dict[str, list[float]] = {name: [] for name in VARIANTS}
     fit_seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from quasid import pipeline
-from quasid.config import EmbeddingConfig
 from quasid.io import atomic_open
 from quasid.metrics import sid_metrics
 from quasid.tokenizers import RQVAE, QuaSID
@@ -365,7 +364,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
-    dataset = pipeline.prepare_embeddings(pipeline.load_data(args.data), EmbeddingConfig(source="text"))
+    dataset = pipeline.prepare_embeddings(pipeline.load_data(args.data), common.TEXT_EMBEDDING)
     from quasid.tokenizers.rqvae import RQVAEConfig
 
     defaults = RQVAEConfig()

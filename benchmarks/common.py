@@ -14,7 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from quasid.config import EmbeddingConfig
 from quasid.io import write_json
+
+#: The text embedding these scripts' committed figures were made with: all-MiniLM-L6-v2 of one joined
+#: string per item (the library's default pooling became ``fields`` later, issue 11).
+TEXT_EMBEDDING = EmbeddingConfig(source="text", pooling="joined")
 
 Render = Callable[[dict[str, Any], Path], None]
 

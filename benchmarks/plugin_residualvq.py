@@ -32,7 +32,6 @@ from torch import nn
 from vector_quantize_pytorch import ResidualVQ
 
 from quasid import pipeline
-from quasid.config import EmbeddingConfig
 from quasid.io import atomic_open
 from quasid.metrics import sid_metrics
 from quasid.metrics.collisions import benign_rules
@@ -106,7 +105,7 @@ def sids(model: UserTokenizer, x: torch.Tensor, catalog: Any, resolve: bool) -> 
 
 
 def run(data: str, seeds: list[int], epochs: int, lam: float, margin: float) -> dict[str, Any]:
-    dataset = pipeline.prepare_embeddings(pipeline.load_data(data), EmbeddingConfig(source="text"))
+    dataset = pipeline.prepare_embeddings(pipeline.load_data(data), common.TEXT_EMBEDDING)
     catalog = dataset.catalog
     raw = catalog.require_embeddings().astype(np.float32)
     x = torch.from_numpy((raw - raw.mean(0)) / raw.std())

@@ -433,7 +433,13 @@ def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_valu
     """RQVAEConfig.bf16 and TIGER's training levers became defaults after benches were committed:
     a cell under the new default must not pass for one under the old, and a config that pins the
     old value must keep the digest its committed cells carry."""
-    base = {"data": "synthetic", "methods": ["rqvae"], "seeds": [0], "recommenders": ["sasrec_sid", "tiger"]}
+    base = {
+        "data": "synthetic",
+        "methods": ["rqvae"],
+        "seeds": [0],
+        "recommenders": ["sasrec_sid", "tiger"],
+        "embedding": {"pooling": "joined"},  # the first default (another field that changed since)
+    }
     config = BenchConfig.from_dict(base)
     pinned = BenchConfig.from_dict({**base, "method": {"rqvae": {"bf16": False}}})
     legacy = config.method_spec("rqvae").to_dict()
@@ -460,6 +466,46 @@ def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_valu
     )
     spelled = config.override(["tiger.model.bf16=true"])  # the new default written out: the same cell
     assert spelled.cell_fingerprint("tiger", "rqvae", 0) == config.cell_fingerprint("tiger", "rqvae", 0)
+
+
+def test_the_fields_pooling_default_changes_fitted_sids_digests_but_not_published_ones():
+    """embedding.pooling became ``fields`` after the joined cells were committed: pinning
+    ``joined`` keeps their digest, the new default gets another one; a published SID file is read,
+    not fitted, so no embedding setting but ``source`` enters its digest and its cells serve both."""
+    base = {
+        "data": "amazon-beauty-text",
+        "methods": ["rqkmeans", "lcrec"],
+        "method": {"lcrec": {"source": "lcrec", "path": "amazon-beauty/lcrec_sids.json"}},
+        "embedding": {"source": "text"},
+    }
+    default = BenchConfig.from_dict(base)
+    assert default.embedding.pooling == "fields"
+    joined = default.override(["embedding.pooling=joined"])
+    legacy = joined.method_spec("rqkmeans").to_dict()
+    del legacy["disambiguate"]
+    legacy_digest = bench_config_module._digest(  # the digest before the pooling field existed
+        {
+            "data": "amazon-beauty-text",
+            "protocol": [joined.protocol, joined.cold_frac, joined.split_seed],
+            "embedding": {"source": "text"},
+            "disambiguate": joined.disambiguate,
+            "method": legacy,
+        }
+    )
+    assert joined.sid_fingerprint("rqkmeans") == legacy_digest
+    assert default.sid_fingerprint("rqkmeans") != legacy_digest
+    assert default.override(["embedding.pooling=fields"]).sid_fingerprint("rqkmeans") == (
+        default.sid_fingerprint("rqkmeans")
+    )
+    mpnet = joined.override(["embedding.model=all-mpnet-base-v2"])
+    assert mpnet.sid_fingerprint("rqkmeans") != joined.sid_fingerprint("rqkmeans")
+    for other in (joined, mpnet):
+        assert other.sid_fingerprint("lcrec") == default.sid_fingerprint("lcrec")
+        assert other.cell_fingerprint("sasrec_sid", "lcrec", 0) == default.cell_fingerprint(
+            "sasrec_sid", "lcrec", 0
+        )
+    attributes = default.override(["embedding.source=attributes"])
+    assert attributes.sid_fingerprint("lcrec") != default.sid_fingerprint("lcrec")
 
 
 def test_raising_the_epoch_cap_keeps_cells_stopped_by_patience_and_reruns_capped_ones():

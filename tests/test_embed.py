@@ -142,13 +142,13 @@ def test_field_pooling_averages_each_fields_own_vector_over_the_fields_an_item_h
 ) -> None:
     fields = {"title": ["Drill", "Hammer", ""], "description": ["cordless, 18 V", "", ""]}
     catalog = Catalog(item_ids=["a", "b", "c"], text_fields=fields, name="shop")
-    out = embed_catalog(catalog, pooling="fields", device="cpu", cache_dir=tmp_path, progress=False)
+    out = embed_catalog(catalog, device="cpu", cache_dir=tmp_path, progress=False)  # fields: the default
     one = _embed(["title: Drill", "description: cordless, 18 V", "title: Hammer"], tmp_path)
     mean = one[0] + one[1]
     np.testing.assert_allclose(out.embeddings[0], mean / np.linalg.norm(mean), atol=1e-6)
     np.testing.assert_allclose(out.embeddings[1], one[2], atol=1e-6)  # one field: that field's vector
     assert not out.embeddings[2].any() and out.missing.tolist() == [False, False, True]
-    joined = embed_catalog(catalog, device="cpu", cache_dir=tmp_path, progress=False)
+    joined = embed_catalog(catalog, pooling="joined", device="cpu", cache_dir=tmp_path, progress=False)
     assert out.texts == joined.texts == ["title: Drill; description: cordless, 18 V", "title: Hammer", ""]
     assert not np.allclose(joined.embeddings[0], out.embeddings[0], atol=1e-3)  # another vector
     with pytest.raises(ConfigError, match=r"embedding\.pooling must be one of joined, fields; got .max."):

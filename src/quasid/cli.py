@@ -287,8 +287,8 @@ def embed(
     attribute_dim: Annotated[int, typer.Option(help="Dimension of attribute embeddings.")] = 64,
     pooling: Annotated[
         str,
-        typer.Option(help="Text: 'joined' (one string per item) or 'fields' (each field apart, averaged)."),
-    ] = "joined",
+        typer.Option(help="Text: 'fields' (each field apart, averaged) or 'joined' (one string per item)."),
+    ] = "fields",
     progress: Progress = True,
 ) -> None:
     """Compute content embeddings (text via sentence-transformers, or attribute SVD)."""

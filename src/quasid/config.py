@@ -26,6 +26,8 @@ from quasid.io import atomic_open
 #: ``fields`` embeds each field apart and averages the non-empty ones (LETTER's and CollisionGenRec's
 #: convention: every field gets a whole window and an equal say).
 POOLINGS = ("joined", "fields")
+#: The default pooling: ``fields`` measured best downstream on amazon-beauty-text (docs/embeddings.md).
+DEFAULT_POOLING = "fields"
 
 
 def check_pooling(pooling: str) -> None:
@@ -40,7 +42,7 @@ class EmbeddingConfig:
 
     source: str = "auto"  # auto | text | attributes | given
     model: str = "all-MiniLM-L6-v2"  # sentence-transformers model (text source)
-    pooling: str = "joined"  # text source: one of POOLINGS
+    pooling: str = DEFAULT_POOLING  # text source: one of POOLINGS
     attribute_dim: int = 64  # SVD dimension (attributes source)
     batch_size: int | None = None  # None: the embedder picks (16 on CPU, 128 on GPU)
     file: str | None = None  # precomputed .npy matrix, rows in catalog order (`quasid embed` output)

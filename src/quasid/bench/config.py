@@ -74,7 +74,12 @@ VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "sasrec_hybrid": 0, "ti
 FIRST_DEFAULTS: dict[str, dict[str, Any]] = {
     "tokenizer": {"bf16": False},  # RQVAEConfig.bf16: bf16 MLP training (issue 14)
     "tiger": {"bf16": False, "fast_dropout": False, "sortish": False},  # TigerConfig levers (issue 14)
+    "embedding": {"pooling": "joined"},  # EmbeddingConfig.pooling: fields measured better (issue 11)
 }
+#: The embedding settings kept in the SID digest of a published file. Published SIDs are read, not
+#: fitted, so how the catalog's text is embedded does not shape them; ``source`` stays only because
+#: the committed benches' digests hold it.
+PUBLISHED_EMBEDDING_FIELDS = ("source",)
 
 
 @dataclass(frozen=True)
@@ -448,15 +453,19 @@ class BenchConfig:
             method["params"] = _against_first_defaults(spec.params, effective, FIRST_DEFAULTS["tokenizer"])
         if method["disambiguate"] is None:  # unset: digests of benches made before the field stay valid
             del method["disambiguate"]
+        written = {
+            f.name: getattr(embedding, f.name)
+            for f in fields(embedding)
+            if getattr(embedding, f.name) != getattr(defaults, f.name)
+        }
+        digested = _against_first_defaults(written, embedding, FIRST_DEFAULTS["embedding"])
+        if not spec.is_tokenizer:
+            digested = {k: v for k, v in digested.items() if k in PUBLISHED_EMBEDDING_FIELDS}
         return _digest(
             {
                 "data": self.data,
                 "protocol": [self.protocol, self.cold_frac, self.split_seed],
-                "embedding": {
-                    f.name: getattr(embedding, f.name)
-                    for f in fields(embedding)
-                    if getattr(embedding, f.name) != getattr(defaults, f.name)
-                },
+                "embedding": digested,
                 "disambiguate": self.disambiguate,
                 "method": method,
             }

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from quasid.config import check_pooling
+from quasid.config import DEFAULT_POOLING, check_pooling
 from quasid.data.catalog import Catalog
 from quasid.errors import ConfigError, DataError
 from quasid.io import atomic_open, write_json
@@ -411,7 +411,7 @@ def _normalize_rows(matrix: np.ndarray) -> None:
     np.divide(matrix, norms, out=matrix, where=norms > 0)
 
 
-def embed_catalog(catalog: Catalog, pooling: str = "joined", **kwargs: Any) -> Catalog:
+def embed_catalog(catalog: Catalog, pooling: str = DEFAULT_POOLING, **kwargs: Any) -> Catalog:
     """A copy of ``catalog`` with text embeddings and ``missing`` = items with empty text.
 
     Uses ``catalog.texts``; when those are absent but the catalog has text fields or
