@@ -14,7 +14,7 @@ from quasid.audit import audit_sids
 from quasid.audit.alignment import category_labels, shared_prefix_share, transitions
 from quasid.audit.changes import compare_codes
 from quasid.audit.neighbours import hamming_neighbours
-from quasid.audit.usage import fan_out, popularity_allocation, prefix_keys
+from quasid.audit.usage import cold_reach, fan_out, popularity_allocation, prefix_keys
 from quasid.data.catalog import Catalog
 from quasid.data.dataset import Dataset
 from quasid.data.interactions import Interactions
@@ -266,3 +266,13 @@ def test_an_lcrec_index_is_audited_by_catalog_row_with_its_semantic_levels(tmp_p
     assert result.summary["collisions"]["colliding_groups"] > 0  # the tie-breaking level is left out
     whole = pipeline.audit(tmp_path / "t.index.json", ds)
     assert whole.summary["collisions"]["colliding_groups"] == 0  # with it, every SID is unique
+
+
+def test_cold_reach_counts_cold_items_on_codes_and_prefixes_no_warm_item_has():
+    codes = np.array([[0, 0], [0, 1], [1, 0], [0, 2], [2, 0]])  # rows 3 and 4 are cold
+    reach = cold_reach(prefix_keys(codes, [3, 3]), codes, np.array([3, 4]))
+    assert reach["cold_items"] == 2
+    assert reach["unseen_code"] == [0.5, 0.5]  # row 4's first code 2, row 3's second code 2
+    assert reach["unseen_prefix"] == [0.5, 1.0]  # (2,) is new; both whole SIDs are new
+    with pytest.raises(ValueError, match="both cold and warm"):
+        cold_reach(prefix_keys(codes, [3, 3]), codes, np.arange(5))

@@ -279,6 +279,25 @@ def test_a_finished_tokenizer_run_is_reused_and_a_changed_one_refitted(tmp_path)
     assert not refit.reused and refit.table.codebook_size == 4 and refit.table.codes.max() < 4
 
 
+def test_a_run_made_under_a_changed_default_is_not_reused_under_the_new_default(tmp_path):
+    """embedding.pooling became ``fields``: a run folder fitted on joined text (written before the
+    field existed, so its config.toml lacks it) is reused by a config that pins ``joined`` and
+    refitted by one on the new default, though neither config writes the field out as changed."""
+    data = "synthetic:n_items=60,n_users=10"
+    dataset = load_data(data)
+    base = {"data": data, "methods": ["rqkmeans"], "method": {"rqkmeans": {"codebook_size": 8}}}
+    joined = BenchConfig.from_dict({**base, "recommenders": [], "embedding": {"pooling": "joined"}})
+    method_sids(joined.method_spec("rqkmeans"), 0, dataset, joined, tmp_path, progress=False)
+    saved = tmp_path / "rqkmeans-s0" / "config.toml"
+    assert 'pooling = "joined"' in saved.read_text()
+    saved.write_text(saved.read_text().replace('pooling = "joined"\n', ""))
+    again = method_sids(joined.method_spec("rqkmeans"), 0, dataset, joined, tmp_path, progress=False)
+    assert again.reused
+    default = BenchConfig.from_dict({**base, "recommenders": []})
+    refit = method_sids(default.method_spec("rqkmeans"), 0, dataset, default, tmp_path, progress=False)
+    assert not refit.reused and 'pooling = "fields"' in saved.read_text()
+
+
 def test_benches_run_in_parallel_folders_merge_into_one_report(tmp_path, monkeypatch, capsys):
     toml = tmp_path / "tiny.toml"
     toml.write_text(TINY)

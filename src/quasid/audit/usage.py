@@ -9,6 +9,9 @@ Per-level utilisation and entropy come from ``quasid.metrics.sid_metrics``. What
   10 % of items (by training events) occupy, against a random 10 % of the catalog. Popular
   items packed into few prefixes share their decoding path with each other, which is where
   a generative recommender spends most of its probability mass.
+- cold reach: for items no training event mentions (cold start), how many sit on a code or a
+  prefix that no warm item uses. Under a full-softmax loss such a token is only ever a negative
+  in training, so a cold item placed on it is pushed down before anyone asks for it.
 """
 
 from __future__ import annotations
@@ -121,4 +124,25 @@ def popularity_allocation(
         "head_prefix_ratio": [
             h / float(np.mean([r[1][d] for r in random])) for d, h in enumerate(head_prefixes)
         ],
+    }
+
+
+def cold_reach(prefixes: Prefixes, codes: np.ndarray, cold_items: np.ndarray) -> dict[str, Any]:
+    """Shares of the cold items whose code at each level, and whose prefix at each depth, no warm item has.
+
+    ``cold_items``: row indices of the items withheld from training. Depth d's share counts the
+    cold items whose first d codes match no warm item's (depth L: the whole SID is new).
+    """
+    is_cold = np.zeros(len(codes), dtype=bool)
+    is_cold[np.asarray(cold_items, dtype=np.int64)] = True
+    if not is_cold.any() or is_cold.all():
+        raise ValueError("cold_reach needs both cold and warm items")
+
+    def unseen(labels: np.ndarray) -> float:
+        return float(np.mean(~np.isin(labels[is_cold], labels[~is_cold])))
+
+    return {
+        "cold_items": int(is_cold.sum()),
+        "unseen_code": [unseen(codes[:, level]) for level in range(codes.shape[1])],
+        "unseen_prefix": [unseen(labels) for labels in prefixes.labels],
     }

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from quasid import pipeline
-from quasid.bench.config import BenchConfig, MethodSpec
-from quasid.config import EmbeddingConfig, RunConfig
+from quasid.bench.config import FIRST_DEFAULTS, BenchConfig, MethodSpec
+from quasid.config import EmbeddingConfig, RunConfig, read_toml
 from quasid.data.dataset import Dataset
 from quasid.data.readers.auto import data_root
 from quasid.errors import ConfigError, DataError
 from quasid.sid.table import SIDTable
+from quasid.tokenizers import get_tokenizer_class
 
 
 @dataclass
@@ -145,20 +146,33 @@ def _fit_tokenizer(
 def _same_run(run_dir: Path, config: RunConfig) -> bool:
     """Whether ``run_dir`` was started with ``config``, as written: its config.toml has the same
     method, data, seed and disambiguation, and every parameter the bench sets (library defaults
-    that a later release adds or changes do not count, so a resumed bench keeps its SIDs)."""
+    that a later release adds do not count, so a resumed bench keeps its SIDs). A default that
+    changed (``FIRST_DEFAULTS``) counts by its effective value, a file without it by the first."""
     try:
+        raw = read_toml(run_dir / "config.toml")
         saved = RunConfig.load(run_dir / "config.toml")
     except ConfigError:
         return False
-    default_embedding = EmbeddingConfig()
+    default_embedding, first_embedding = EmbeddingConfig(), FIRST_DEFAULTS["embedding"]
+    saved_embedding, saved_tokenizer = raw.get("embedding", {}), raw.get("tokenizer", {})
+    effective = get_tokenizer_class(config.method).config_class.from_dict({**config.tokenizer, "seed": 0})
     return (
         (saved.method, saved.data, saved.seed, saved.disambiguate)
         == (config.method, config.data, config.seed, config.disambiguate)
         and all(_equal(saved.tokenizer.get(k), v) for k, v in config.tokenizer.items())
         and all(
-            _equal(getattr(saved.embedding, f.name, None), getattr(config.embedding, f.name))
+            _equal(
+                saved_embedding.get(f.name, first_embedding.get(f.name, getattr(default_embedding, f.name))),
+                getattr(config.embedding, f.name),
+            )
             for f in dataclasses.fields(config.embedding)
-            if getattr(config.embedding, f.name) != getattr(default_embedding, f.name)
+            if f.name in first_embedding
+            or getattr(config.embedding, f.name) != getattr(default_embedding, f.name)
+        )
+        and all(
+            _equal(saved_tokenizer.get(name, first), getattr(effective, name))
+            for name, first in FIRST_DEFAULTS["tokenizer"].items()
+            if hasattr(effective, name)
         )
     )
 
