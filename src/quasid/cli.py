@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from quasid.config import RunConfig
+from quasid.config import DEFAULT_POOLING, RunConfig
 from quasid.data.stream import DEFAULT_CHUNK_SIZE
 from quasid.errors import ConfigError, DataWarning, QuasidError, UsageError
 
@@ -288,7 +288,7 @@ def embed(
     pooling: Annotated[
         str,
         typer.Option(help="Text: 'fields' (each field apart, averaged) or 'joined' (one string per item)."),
-    ] = "fields",
+    ] = DEFAULT_POOLING,
     progress: Progress = True,
 ) -> None:
     """Compute content embeddings (text via sentence-transformers, or attribute SVD)."""

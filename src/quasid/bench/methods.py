@@ -150,7 +150,7 @@ def _same_run(run_dir: Path, config: RunConfig) -> bool:
     changed (``FIRST_DEFAULTS``) counts by its effective value, a file without it by the first."""
     try:
         raw = read_toml(run_dir / "config.toml")
-        saved = RunConfig.load(run_dir / "config.toml")
+        saved = RunConfig.from_dict(raw)
     except ConfigError:
         return False
     default_embedding, first_embedding = EmbeddingConfig(), FIRST_DEFAULTS["embedding"]
