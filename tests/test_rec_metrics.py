@@ -136,10 +136,10 @@ def test_cat_mixes_plain_ranks_and_ranks_with_ties() -> None:
 def test_weighted_columns_rank_like_their_expanded_items() -> None:
     g = torch.Generator().manual_seed(3)
     distinct = torch.randint(0, 6, (5, 9), generator=g).float()  # small ints: many exact ties
-    weights = torch.tensor([1, 3, 1, 2, 1, 1, 4, 1, 2])
+    weights = torch.tensor([1, 3, 1, 2, 0, 1, 4, 1, 2])  # a 0: a column that stands for no item
     expanded = distinct.repeat_interleave(weights, dim=1)  # every item gets its SID's score
     column_of_item = torch.arange(9).repeat_interleave(weights)
-    items = torch.tensor([0, 3, 5, 15, 10])
+    items = torch.tensor([0, 3, 5, 14, 10])
     full = rank_of_targets(expanded, items)
     fast = rank_of_targets(distinct, column_of_item[items], weights=weights)
     np.testing.assert_array_equal(full.higher, fast.higher)

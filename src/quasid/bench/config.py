@@ -74,6 +74,10 @@ VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "sasrec_hybrid": 0, "ti
 FIRST_DEFAULTS: dict[str, dict[str, Any]] = {
     "tokenizer": {"bf16": False},  # RQVAEConfig.bf16: bf16 MLP training (issue 14)
     "tiger": {"bf16": False, "fast_dropout": False, "sortish": False},  # TigerConfig levers (issue 14)
+    # SASRecConfig.ce_bf16: bf16 products in the streamed cross-entropy (issue 14, docs/judges.md)
+    "sasrec_sid": {"ce_bf16": False},
+    "sasrec_id": {"ce_bf16": False},
+    "sasrec_hybrid": {"ce_bf16": False},
     "embedding": {"pooling": "joined"},  # EmbeddingConfig.pooling: fields measured better (issue 11)
 }
 #: The embedding settings kept in the SID digest of a published file. Published SIDs are read, not

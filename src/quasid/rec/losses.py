@@ -8,9 +8,11 @@ dominates the step. ``chunked_softmax_cross_entropy`` streams the rows instead:
 
 - forward: per chunk of ``chunk`` rows, ``logits = h_c @ W.T`` and their
   log-sum-exp; only ``lse [M]`` is kept;
-- backward: the chunk's logits are recomputed (a cheap product with K = d),
-  turned into softmax probabilities in place, and multiplied back into
-  ``grad_h`` and ``grad_W``; the target term is a gather / index-add.
+- when ``h`` or ``W`` needs a gradient (a training step), the gradient of the
+  mean loss is taken in the same pass: the chunk's logits become softmax
+  probabilities in place (one exp) and are multiplied back into ``grad_h`` and
+  ``grad_W``; the target term is a gather / index-add. Backward then only scales
+  the stored gradients, so the logits are computed once per step, not twice.
 
 With ``bf16=True`` the three products run in bfloat16 (AMX / AVX512-BF16 on
 CPUs, tensor cores on GPUs) with fp32 log-sum-exp and fp32 gradient
@@ -31,37 +33,40 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         M = h.shape[0]
         acc = torch.promote_types(h.dtype, torch.float32)  # log-sum-exp and gradients: fp32 at least
         dtype = torch.bfloat16 if bf16 else h.dtype  # the products
-        hc, Wt = h.to(dtype), W.to(dtype).t().contiguous()  # [M, d], [d, N]
-        lse = h.new_empty(M, dtype=acc)
-        for s in range(0, M, chunk):
-            lse[s : s + chunk] = torch.logsumexp((hc[s : s + chunk] @ Wt).to(acc), dim=1)
-        target_logit = (h * W[targets]).sum(1).to(acc)  # [M], exact
-        ctx.save_for_backward(h, W, targets, lse)
-        ctx.chunk, ctx.dtype = chunk, dtype
-        return (lse - target_logit).mean().to(h.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        h, W, targets, lse = ctx.saved_tensors
-        chunk, dtype = ctx.chunk, ctx.dtype
-        M = h.shape[0]
-        acc = lse.dtype
-        scale = grad.to(acc) / M
         hc, Wc = h.to(dtype), W.to(dtype)
-        Wt = Wc.t().contiguous()
+        Wt = Wc.t().contiguous()  # [d, N]
+        lse = h.new_empty(M, dtype=acc)
+        target_logit = (h * W[targets]).sum(1).to(acc)  # [M], exact
+        ctx.grads = None
+        if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
+            for s in range(0, M, chunk):
+                lse[s : s + chunk] = torch.logsumexp((hc[s : s + chunk] @ Wt).to(acc), dim=1)
+            return (lse - target_logit).mean().to(h.dtype)
+        # a training step always runs backward next: the gradient of the mean loss is taken here, in
+        # the same pass as the loss (one product and one exp per chunk fewer than recomputing it)
         grad_h = torch.empty_like(h)
         grad_W = torch.zeros(W.shape, dtype=acc, device=W.device)
         for s in range(0, M, chunk):
             h_s = hc[s : s + chunk]
-            p = (h_s @ Wt).to(acc)  # [c, N] logits again
-            p.sub_(lse[s : s + chunk, None]).exp_().mul_(scale)  # softmax * dL/dloss / M
-            p_c = p.to(dtype)
+            p = (h_s @ Wt).to(acc)  # [c, N] logits
+            top = p.amax(dim=1, keepdim=True)
+            total = p.sub_(top).exp_().sum(dim=1, keepdim=True)  # p = exp(logits - max)
+            lse[s : s + chunk] = (top + total.log()).squeeze(1)
+            p_c = p.div_(total).to(dtype)  # softmax
             grad_h[s : s + chunk] = (p_c @ Wc).to(h.dtype)
             grad_W += (p_c.t() @ h_s).to(acc)
-        # the -target_logit term: d/dh = -W[y] * scale, d/dW[y] = -h * scale
-        grad_h -= (W[targets] * scale).to(h.dtype)
-        grad_W.index_add_(0, targets, h.to(acc), alpha=-float(scale))
-        return grad_h, grad_W.to(W.dtype), None, None, None
+        # the -target_logit term: d/dh = -W[y], d/dW[y] = -h
+        grad_h -= W[targets].to(h.dtype)
+        grad_W.index_add_(0, targets, h.to(acc), alpha=-1.0)
+        ctx.grads = (grad_h.div_(M), grad_W.div_(M).to(W.dtype))
+        return (lse - target_logit).mean().to(h.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        grad_h, grad_W = ctx.grads
+        ctx.grads = None
+        return grad_h * grad.to(grad_h.dtype), grad_W * grad.to(grad_W.dtype), None, None, None
 
 
 def chunked_softmax_cross_entropy(
