@@ -267,6 +267,76 @@ def add_quality(results_path: Path, runs: list[Path], doc: Path) -> None:
     render(results, doc)
 
 
+def add_sasrec_quality(results_path: Path, folders: list[Path], method: str, doc: Path) -> None:
+    """Record the sasrec_sid cells of ``method`` in bench ``folders`` (one per cross-entropy setting,
+    same seeds) as SASRec's quality check, and re-render."""
+    results = json.loads(results_path.read_text())
+    cells = []
+    for folder in folders:
+        bench = json.loads((folder / "results.json").read_text())
+        for c in bench["cells"]:
+            if c["recommender"] == "sasrec_sid" and c["method"] == method:
+                cells.append(
+                    {
+                        "folder": str(folder),
+                        "seed": c["seed"],
+                        "ce_bf16": bool(c["model"].get("ce_bf16", False)),
+                        "best_epoch": c["best_epoch"],
+                        "epochs_run": c["epochs_run"],
+                        "stop": c["stop"],
+                        "valid_ndcg@10": c["valid"]["ndcg@10"],
+                        "test_ndcg@10": c["test"]["ndcg@10"],
+                        "test_recall@10": c["test"]["recall@10"],
+                    }
+                )
+    results["sasrec_quality"] = {
+        "method": method,
+        "cells": sorted(cells, key=lambda c: (c["ce_bf16"], c["seed"])),
+    }
+    write_json(results_path, results)
+    render(results, doc)
+
+
+def _sasrec_quality(results: dict[str, Any]) -> list[str]:
+    q = results.get("sasrec_quality")
+    if not q:
+        return ["(no SASRec quality run recorded)"]
+    lines = [
+        f"SASRec on SIDs, converged cells of `quasid bench` (method `{q['method']}`, amazon-beauty-text, "
+        "patience 5 on validation NDCG@10): the same cells, float32 and bf16 products in the streamed "
+        "cross-entropy.",
+        "",
+        "| cross-entropy products | seed | best epoch | epochs run | valid NDCG@10 | test NDCG@10 | "
+        "test Recall@10 | folder |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    by: dict[str, list[float]] = {}
+    for c in q["cells"]:
+        name = "bf16" if c["ce_bf16"] else "fp32"
+        by.setdefault(name, []).append(c["test_ndcg@10"])
+        lines.append(
+            f"| {name} | {c['seed']} | {c['best_epoch']} | {c['epochs_run']} | {c['valid_ndcg@10']:.4f} | "
+            f"{c['test_ndcg@10']:.4f} | {c['test_recall@10']:.4f} | `{c['folder']}` |"
+        )
+    lines.append("")
+    for name, values in by.items():
+        spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        lines.append(
+            f"- {name}: test NDCG@10 {np.mean(values):.4f} ± {spread:.4f} "
+            f"(min {min(values):.4f}, max {max(values):.4f}, {len(values)} seeds)"
+        )
+    if {"fp32", "bf16"} <= by.keys() and len(by["fp32"]) > 1:
+        mean32, std32 = float(np.mean(by["fp32"])), float(np.std(by["fp32"], ddof=1))
+        delta = float(np.mean(by["bf16"])) - mean32
+        inside = min(by["fp32"]) <= np.mean(by["bf16"]) <= max(by["fp32"])
+        lines.append(
+            f"- bf16 - fp32: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} float32 seed "
+            f"standard deviations; the bf16 mean is {'inside' if inside else 'outside'} the float32 "
+            "seeds' range."
+        )
+    return lines
+
+
 def _ratio(off: float, on: float) -> str:
     return f"{off / on:.2f}x" if on > 0 else "n/a"
 
@@ -356,6 +426,8 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "",
         "## Quality",
         "",
+        *_sasrec_quality(results),
+        "",
         *_quality(results),
         "",
     ]
@@ -397,9 +469,19 @@ def main() -> None:
     ap.add_argument(
         "--quality", type=Path, nargs="+", help="with --render: record these tiger_beauty.py outputs"
     )
+    ap.add_argument(
+        "--sasrec-quality",
+        type=Path,
+        nargs="+",
+        help="with --render: record the sasrec_sid cells of --quality-method in these bench folders",
+    )
+    ap.add_argument("--quality-method", default="lcrec", help="the bench method of --sasrec-quality")
     args = ap.parse_args()
     if args.render is not None and args.quality:
         add_quality(args.render, args.quality, args.doc)
+        return
+    if args.render is not None and args.sasrec_quality:
+        add_sasrec_quality(args.render, args.sasrec_quality, args.quality_method, args.doc)
         return
     if render_only(args, render):
         return
