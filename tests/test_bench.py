@@ -417,6 +417,16 @@ def test_later_seeds_can_be_spent_on_the_methods_that_decide():
         config.override(['sasrec_sid.seed_methods={"1" = ["lcrec"]}'])
 
 
+def test_the_id_reference_runs_only_on_its_own_seeds(tmp_path):
+    """``sasrec_id.seeds = [0]`` keeps a 3-seed join from training the id reference on seeds 1 and 2."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY)
+    lists = parse_list_options(["--methods", "rqkmeans", "--seeds", "0", "1", "--recommenders", "sasrec_id"])
+    config = BenchConfig.from_cli(DATA, toml, lists, ["sasrec_id.seeds=[0]"])
+    results = run_bench(config, tmp_path / "r", progress=False, plots=False)
+    assert [(c["recommender"], c["seed"]) for c in results["cells"]] == [("sasrec_id", 0)]
+
+
 def test_lcrec_and_peer_sids_of_amazon_beauty_text_align_with_its_rows(shared_data):
     """LC-Rec's key is amazon-beauty's item id - 1, the peers' key the text folder's item row; both are
     the catalog row here: items sharing a 3-token prefix share title words, a shifted reading does not."""

@@ -240,7 +240,7 @@ class _Runner:
         needed = set(cfg.sid_plan())
         for seed in cfg.seeds:
             for name in cfg.recommenders:
-                if not RECOMMENDERS[name]:
+                if not RECOMMENDERS[name] and (name, None, seed) in self.plan:  # <name>.seeds may skip it
                     self.cell(name, None, seed, None)
             for label in cfg.methods:
                 if (label, seed) not in needed:  # no cell of this seed trains on them (seed_methods)
