@@ -51,7 +51,7 @@ from quasid.rec.tiger import Tiger
 
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
 #: SASRec's levers off (its switches in SASRecConfig): the full [M, N] fp32 cross-entropy.
-SASREC_LEVERS_OFF: dict[str, Any] = {"ce_chunk": 0, "ce_bf16": False}
+SASREC_LEVERS_OFF: dict[str, Any] = {"ce_chunk": 0, "ce_bf16": False, "rank_count": "compare"}
 LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
 
 #: Op classes of the profile, by substring of the aten op name (first match wins).
@@ -352,11 +352,12 @@ def render(results: dict[str, Any], doc: Path) -> None:
         f"Command: `{results['command']}`. {results['users']:,} users, {results['items']:,} items; SIDs "
         f"{results['sids'].get('label')} (the scripts' stand-in: RQ-KMeans 3 x 256 + dedup "
         "token on attribute LSA vectors). Levers **off** is each model's `LEVERS_OFF` (the code path "
-        "before issue 14: SASRec's full fp32 [M, N] cross-entropy; TIGER's Hugging Face `generate()`, "
+        "before issue 14: SASRec's full fp32 [M, N] cross-entropy and two comparison masks per scored "
+        "batch; TIGER's Hugging Face `generate()`, "
         "stock dropout, no bf16, random batches cut in micro-batches of 64); **on** is the defaults "
         "(SASRec: the streamed cross-entropy with its gradient taken in the forward pass, bf16 "
-        "products). Both settings run in the same process, back to back per thread count, so they see "
-        "the same load.",
+        "products; ranks counted from one in-place sign pass). Both settings run in the same "
+        "process, back to back per thread count, so they see the same load.",
         "",
         "Epochs are extrapolated from "
         + ", ".join(f"{names[j]} {n}" for j, n in results["steps_timed"].items())

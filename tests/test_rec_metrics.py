@@ -146,3 +146,31 @@ def test_weighted_columns_rank_like_their_expanded_items() -> None:
     np.testing.assert_array_equal(full.ties, fast.ties)
     with pytest.raises(ValueError, match="weights"):
         rank_of_targets(distinct, column_of_item[items], weights=weights[:3])
+
+
+def test_sign_count_equals_the_mask_count_with_ties_and_infinities() -> None:
+    g = torch.Generator().manual_seed(7)
+    scores = torch.randint(-3, 4, (6, 11), generator=g).float()  # many exact ties
+    scores[0, 2] = scores[1, 0] = float("inf")
+    scores[2, 5] = scores[3, 3] = float("-inf")
+    scores[4, :] = float("inf")  # a row where every candidate ties an infinite target
+    targets = torch.tensor([2, 0, 5, 1, 7, 10])
+    weights = torch.tensor([1, 2, 1, 1, 3, 1, 1, 2, 1, 1, 4])
+    kept = scores.clone()
+    none_excluded = torch.zeros(11, dtype=torch.bool)  # the mask path, the reference
+    for w in (None, weights):
+        fast = rank_of_targets(scores, targets, weights=w)
+        for reference in (
+            rank_of_targets(scores, targets, exclude=none_excluded, weights=w),
+            rank_of_targets(scores, targets, weights=w, count="compare"),
+        ):
+            np.testing.assert_array_equal(fast.higher, reference.higher)
+            np.testing.assert_array_equal(fast.ties, reference.ties)
+    assert torch.equal(scores, kept)  # overwrite=False leaves the caller's scores alone
+    rank_of_targets(kept, targets, overwrite=True)
+    assert not torch.equal(scores, kept)  # a temporary given with overwrite=True is work space
+
+
+def test_unknown_rank_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="count='fast'"):
+        rank_of_targets(torch.zeros(2, 3), torch.tensor([0, 1]), count="fast")

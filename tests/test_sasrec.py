@@ -56,6 +56,8 @@ def test_config_errors_name_the_field() -> None:
         SASRec(10, item_repr="sid")
     with pytest.raises(ConfigError, match="not_a_field"):
         SASRec(10, not_a_field=1)
+    with pytest.raises(ConfigError, match="rank_count"):
+        SASRec(10, rank_count="approximate")
     with pytest.raises(ConfigError, match="monitor"):
         TrainConfig(monitor="ndcg@20").validate()
     with pytest.raises(ConfigError, match="patience"):

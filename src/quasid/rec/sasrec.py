@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from quasid.errors import ConfigError, DataError
 from quasid.rec.losses import chunked_softmax_cross_entropy
-from quasid.rec.metrics import Ranks, rank_of_targets
+from quasid.rec.metrics import RANK_COUNTS, Ranks, rank_of_targets
 from quasid.sid.table import SIDTable
 
 ITEM_REPRS = ("id", "sid", "hybrid")
@@ -79,6 +79,9 @@ class SASRecConfig:
     # bf16 measured 1.5x faster a step with test figures within the seed spread of fp32's.
     ce_chunk: int = 64
     ce_bf16: bool = True
+    # how evaluation counts the items scored above / with each target (quasid.rec.metrics.RANK_COUNTS:
+    # "sign", one in-place pass and two matrix-vector products; "compare", two masks): same ranks
+    rank_count: str = "sign"
     init_std: float = 0.02  # std of the normal init of embeddings and linear layers
     seed: int = 0  # parameter initialisation
 
@@ -108,6 +111,8 @@ class SASRecConfig:
             raise ConfigError(
                 f"SASRecConfig.ce_chunk must be an integer >= 0 (0 = off), got {self.ce_chunk!r}"
             )
+        if self.rank_count not in RANK_COUNTS:
+            raise ConfigError(f"SASRecConfig.rank_count={self.rank_count!r}: use one of {list(RANK_COUNTS)}")
         if not self.init_std > 0:
             raise ConfigError(f"SASRecConfig.init_std must be > 0, got {self.init_std!r}")
 
@@ -388,12 +393,20 @@ class SASRec(nn.Module):
         """Full-catalog rank (with ties) of each target after its history."""
         targets_t = torch.as_tensor(np.asarray(targets), device=self.device)
         if not isinstance(self.items, SIDItemEmbedding):
-            return rank_of_targets(self.score_histories(histories), targets_t)
+            return rank_of_targets(
+                self.score_histories(histories), targets_t, overwrite=True, count=self.config.rank_count
+            )
         # one column per distinct SID, weighted by its item count: the same ranks and ties as the
         # [B, N] scores, without copying every SID's score to its items
         vectors, inverse = self.items.distinct()
         scores = self._last_hidden(histories) @ vectors.T  # [B, U]
-        return rank_of_targets(scores, inverse[targets_t], weights=self.items.multiplicity())
+        return rank_of_targets(
+            scores,
+            inverse[targets_t],
+            weights=self.items.multiplicity(),
+            overwrite=True,
+            count=self.config.rank_count,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Config and sizes, for run records."""
