@@ -50,6 +50,7 @@ from quasid.rec.tiger import LEVERS_OFF as TIGER_LEVERS_OFF
 from quasid.rec.tiger import Tiger
 
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
+QUALITY_KEYS = ("quality_runs", "sasrec_quality")  # recorded by --quality / --sasrec-quality
 #: SASRec's levers off (its switches in SASRecConfig): the full [M, N] fp32 cross-entropy.
 SASREC_LEVERS_OFF: dict[str, Any] = {"ce_chunk": 0, "ce_bf16": False, "rank_count": "compare"}
 LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
@@ -488,7 +489,11 @@ def main() -> None:
         return
     if render_only(args, render):
         return
-    finish(args, run(args), render)
+    results = run(args)
+    if args.out.exists():  # the quality checks are recorded apart (--quality, --sasrec-quality): keep them
+        previous = json.loads(args.out.read_text())
+        results.update({k: previous[k] for k in QUALITY_KEYS if k in previous})
+    finish(args, results, render)
 
 
 if __name__ == "__main__":
