@@ -280,6 +280,8 @@ def add_sasrec_quality(results_path: Path, folders: list[Path], method: str, doc
                 cells.append(
                     {
                         "folder": str(folder),
+                        "data": bench["config"]["data"],
+                        "patience": c["train"]["patience"],
                         "seed": c["seed"],
                         "ce_bf16": bool(c["model"].get("ce_bf16", False)),
                         "best_epoch": c["best_epoch"],
@@ -302,9 +304,11 @@ def _sasrec_quality(results: dict[str, Any]) -> list[str]:
     q = results.get("sasrec_quality")
     if not q:
         return ["(no SASRec quality run recorded)"]
+    data = ", ".join(sorted({c["data"] for c in q["cells"]}))
+    patience = ", ".join(str(p) for p in sorted({c["patience"] for c in q["cells"]}))
     lines = [
-        f"SASRec on SIDs, converged cells of `quasid bench` (method `{q['method']}`, amazon-beauty-text, "
-        "patience 5 on validation NDCG@10): the same cells, float32 and bf16 products in the streamed "
+        f"SASRec on SIDs, converged cells of `quasid bench` (method `{q['method']}`, {data}, patience "
+        f"{patience} on validation NDCG@10): the same cells, float32 and bf16 products in the streamed "
         "cross-entropy.",
         "",
         "| cross-entropy products | seed | best epoch | epochs run | valid NDCG@10 | test NDCG@10 | "
