@@ -458,6 +458,19 @@ def test_lcrec_and_peer_sids_of_amazon_beauty_text_align_with_its_rows(shared_da
         assert aligned > 0.3 and shifted < 0.1, (label, aligned, shifted)
 
 
+def _legacy_digest(config: BenchConfig, method: dict, embedding: dict | None = None) -> str:
+    """A SID digest as it was taken before a default changed: ``method`` as digested then."""
+    return bench_config_module._digest(
+        {
+            "data": config.data,
+            "protocol": [config.protocol, config.cold_frac, config.split_seed],
+            "embedding": embedding or {},
+            "disambiguate": config.disambiguate,
+            "method": method,
+        }
+    )
+
+
 def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_value_keeps_it():
     """RQVAEConfig.bf16 and TIGER's training levers became defaults after benches were committed:
     a cell under the new default must not pass for one under the old, and a config that pins the
@@ -473,15 +486,7 @@ def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_valu
     pinned = BenchConfig.from_dict({**base, "method": {"rqvae": {"bf16": False}}})
     legacy = config.method_spec("rqvae").to_dict()
     del legacy["disambiguate"]  # unset, as before
-    legacy_digest = bench_config_module._digest(  # what the digest was before the default changed
-        {
-            "data": "synthetic",
-            "protocol": [config.protocol, config.cold_frac, config.split_seed],
-            "embedding": {},
-            "disambiguate": config.disambiguate,
-            "method": legacy,
-        }
-    )
+    legacy_digest = _legacy_digest(config, legacy)  # what the digest was before the default changed
     assert pinned.sid_fingerprint("rqvae") == legacy_digest
     assert config.sid_fingerprint("rqvae") != legacy_digest  # bf16 is on now: another digest
     explicit = BenchConfig.from_dict({**base, "method": {"rqvae": {"bf16": True}}})
@@ -512,15 +517,7 @@ def test_the_fields_pooling_default_changes_fitted_sids_digests_but_not_publishe
     joined = default.override(["embedding.pooling=joined"])
     legacy = joined.method_spec("rqkmeans").to_dict()
     del legacy["disambiguate"]
-    legacy_digest = bench_config_module._digest(  # the digest before the pooling field existed
-        {
-            "data": "amazon-beauty-text",
-            "protocol": [joined.protocol, joined.cold_frac, joined.split_seed],
-            "embedding": {"source": "text"},
-            "disambiguate": joined.disambiguate,
-            "method": legacy,
-        }
-    )
+    legacy_digest = _legacy_digest(joined, legacy, {"source": "text"})  # before the pooling field existed
     assert joined.sid_fingerprint("rqkmeans") == legacy_digest
     assert default.sid_fingerprint("rqkmeans") != legacy_digest
     assert default.override(["embedding.pooling=fields"]).sid_fingerprint("rqkmeans") == (
@@ -535,6 +532,30 @@ def test_the_fields_pooling_default_changes_fitted_sids_digests_but_not_publishe
         )
     attributes = default.override(["embedding.source=attributes"])
     assert attributes.sid_fingerprint("lcrec") != default.sid_fingerprint("lcrec")
+
+
+def test_the_reading_switch_keeps_our_readings_digests_under_its_new_name():
+    """``quasid`` meant our reading until the public one became QuaSIDConfig's defaults: a
+    ``quasid_severity`` row digests as the ``quasid`` row did (so committed cells still match), the
+    new ``quasid`` gets another digest, and ``quasid_peer`` (the public reading's earlier name)
+    keeps its own."""
+    params = {"n_levels": 3, "codebook_size": 256, "epochs": 100, "lambda_hmr": 50.0, "bf16": False}
+    base = {"data": "synthetic", "methods": ["q"], "seeds": [0], "embedding": {"pooling": "joined"}}
+    severity = BenchConfig.from_dict({**base, "method": {"q": {"source": "quasid_severity", **params}}})
+    default = BenchConfig.from_dict({**base, "method": {"q": {"source": "quasid", **params}}})
+    legacy = severity.method_spec("q").to_dict()
+    legacy["source"] = "quasid"
+    legacy["params"] = {k: v for k, v in params.items() if k != "bf16"}  # bf16 = false: its first default
+    del legacy["disambiguate"]
+    legacy_digest = _legacy_digest(severity, legacy)  # what a `quasid` row digested to before the switch
+    assert severity.sid_fingerprint("q") == legacy_digest
+    assert default.sid_fingerprint("q") != legacy_digest
+    assert severity.method_spec("q").role == "ours"
+    peer = {**base, "method": {"q": {"source": "quasid_peer", "n_levels": 3, "bf16": False}}}
+    legacy_peer = BenchConfig.from_dict(peer).method_spec("q").to_dict()
+    legacy_peer["params"] = {"n_levels": 3}
+    del legacy_peer["disambiguate"]
+    assert BenchConfig.from_dict(peer).sid_fingerprint("q") == _legacy_digest(severity, legacy_peer)
 
 
 def test_raising_the_epoch_cap_keeps_cells_stopped_by_patience_and_reruns_capped_ones():

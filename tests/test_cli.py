@@ -125,5 +125,5 @@ def test_demo_runs_every_method_and_writes_a_summary(tmp_path, monkeypatch, caps
     )
     assert code == 0, err
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary) >= {"rqkmeans", "rqvae", "quasid"}
+    assert set(summary) >= {"rqkmeans", "rqvae", "quasid", "quasid_severity"}
     assert "harmful" in out

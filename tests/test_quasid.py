@@ -1,4 +1,7 @@
-"""The QuaSID tokenizer: end-to-end training, ablations, collaborative input, persistence."""
+"""The QuaSID tokenizer: end-to-end training, ablations, collaborative input, persistence.
+
+Most tests exercise our reading (``QuaSIDSeverity``: severity HMR, dual tower, resolution), whose
+mechanisms the public reading (``QuaSID``'s defaults) leaves off; the public reading has its own."""
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from quasid.data.catalog import Catalog
 from quasid.data.dataset import Dataset
 from quasid.data.synthetic import make_synthetic
 from quasid.errors import ConfigError
-from quasid.tokenizers import RQVAECL, RQVAEHMR, QuaSID, RQVAEHMRMask, SIDTokenizer
+from quasid.tokenizers import RQVAECL, RQVAEHMR, QuaSID, QuaSIDSeverity, RQVAEHMRMask, SIDTokenizer
 from quasid.tokenizers.quasid import interaction_factors
 from test_tokenizers import Killer
 
@@ -20,7 +23,7 @@ def data():
 
 
 def test_full_quasid_trains_every_term_and_round_trips(tmp_path, data):
-    tok = QuaSID(**FAST, conflict_batches=True).fit(data)
+    tok = QuaSIDSeverity(**FAST, conflict_batches=True).fit(data)
     last = tok.history_[-1]
     assert {"recon", "hmr", "cl"} <= set(last)
     assert "hmr" not in tok.history_[0]  # repulsion waits for the warm-up
@@ -32,12 +35,12 @@ def test_full_quasid_trains_every_term_and_round_trips(tmp_path, data):
 
 def test_same_seed_same_sids(data):
     np.testing.assert_array_equal(
-        QuaSID(**FAST).fit(data).encode(data), QuaSID(**FAST).fit(data).encode(data)
+        QuaSIDSeverity(**FAST).fit(data).encode(data), QuaSIDSeverity(**FAST).fit(data).encode(data)
     )
 
 
 def test_collaborative_vectors_separate_identical_content_and_new_items_fall_back_to_content(data):
-    tok = QuaSID(**FAST).fit(data)
+    tok = QuaSIDSeverity(**FAST).fit(data)
     rows = tok.rows_of(data)
     assert (rows.numpy() == np.arange(300)).all()
     assert tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0  # trained by the dual tower
@@ -56,35 +59,35 @@ def test_ablation_presets():
 def test_content_only_catalog_trains_without_dual_tower_and_warns(data):
     content_only = Dataset(data.catalog)
     with pytest.warns(UserWarning, match="no user histories"):
-        tok = QuaSID(**FAST).fit(content_only)
+        tok = QuaSIDSeverity(**FAST).fit(content_only)
     assert tok.collab_ is None and "cl" not in tok.history_[-1]
 
 
 def test_bad_parameters_name_the_field(data):
     with pytest.raises(ConfigError, match="tau"):
-        QuaSID(**{**FAST, "tau": 5}).fit(data)
+        QuaSIDSeverity(**{**FAST, "tau": 5}).fit(data)
     with pytest.raises(ConfigError, match="mask_rules"):
-        QuaSID(**FAST, mask_rules=["nope"]).fit(data)
+        QuaSIDSeverity(**FAST, mask_rules=["nope"]).fit(data)
     with pytest.raises(ConfigError, match="interactions"):
-        QuaSID(**FAST, interactions="test").fit(data)
+        QuaSIDSeverity(**FAST, interactions="test").fit(data)
     with pytest.raises(ConfigError, match="collab_init"):
-        QuaSID(**FAST, collab_init="random").fit(data)
+        QuaSIDSeverity(**FAST, collab_init="random").fit(data)
 
 
 def test_killed_quasid_resumes_to_the_uninterrupted_result(tmp_path, data):
     """Conflict batches, the code memory and the dual tower's event sampling all replay after resume."""
     kw = {**FAST, "epochs": 5, "checkpoint_every": 2, "conflict_batches": True}
-    full = QuaSID(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(data).encode(data)
+    full = QuaSIDSeverity(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(data).encode(data)
     with pytest.raises(KeyboardInterrupt):  # 3 batches an epoch: step 11 falls in the 4th epoch
-        QuaSID(**kw, auxiliary_losses={"k": (0.0, Killer(11))}).fit(data, checkpoint_dir=tmp_path)
-    resumed = QuaSID(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(
+        QuaSIDSeverity(**kw, auxiliary_losses={"k": (0.0, Killer(11))}).fit(data, checkpoint_dir=tmp_path)
+    resumed = QuaSIDSeverity(**kw, auxiliary_losses={"k": (0.0, Killer(None))}).fit(
         data, checkpoint_dir=tmp_path, resume=True
     )
     np.testing.assert_array_equal(resumed.encode(data), full)
 
 
 def test_conflict_batches_put_items_of_one_prefix_together(data):
-    tok = QuaSID(**{**FAST, "epochs": 2, "batch_size": 64}, conflict_batches=True).fit(data)
+    tok = QuaSIDSeverity(**{**FAST, "epochs": 2, "batch_size": 64}, conflict_batches=True).fit(data)
     assert tok._memory is not None and int(tok._memory.values.min()) >= 0
     import torch
 
@@ -104,14 +107,14 @@ def test_histories_too_short_to_split_fall_back_to_content_only(data):
     cat = data.catalog
     short = Interactions.from_sequences([[0, 1], [2]], cat.n_items)
     with pytest.warns(UserWarning, match="no user histories"):
-        tok = QuaSID(**FAST).fit(Dataset(cat, short))
+        tok = QuaSIDSeverity(**FAST).fit(Dataset(cat, short))
     assert tok.collab_ is None
 
 
 def test_streamed_encode_equals_in_memory_encode(data):
     from quasid.data.stream import EmbeddingStream
 
-    tok = QuaSID(**FAST).fit(data)
+    tok = QuaSIDSeverity(**FAST).fit(data)
     cat = data.catalog
     stream = EmbeddingStream.from_array(cat.embeddings, chunk_size=37, ids=cat.item_ids)
     np.testing.assert_array_equal(tok.encode(stream), tok.encode(data))
@@ -125,7 +128,7 @@ def test_encode_reads_each_items_own_collaborative_vector_and_resolved_token(dat
     # ids that are not row numbers, so rows must be found by id
     cat = dataclasses.replace(data.catalog, item_ids=np.array([f"sku-{i}" for i in range(300)], dtype=object))
     data = dataclasses.replace(data, catalog=cat)
-    tok = QuaSID(**FAST).fit(data)
+    tok = QuaSIDSeverity(**FAST).fit(data)
     x = data.catalog.embeddings
     codes = tok.encode(data)
     moved = tok.resolved_rows_
@@ -148,15 +151,30 @@ def test_interaction_factors_follow_who_bought_what():
 
 
 def test_svd_collaborative_start_trains_and_is_reproducible(data):
-    tok = QuaSID(**FAST, collab_init="svd").fit(data)
+    tok = QuaSIDSeverity(**FAST, collab_init="svd").fit(data)
     assert tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0
-    np.testing.assert_array_equal(tok.encode(data), QuaSID(**FAST, collab_init="svd").fit(data).encode(data))
+    again = QuaSIDSeverity(**FAST, collab_init="svd").fit(data)
+    np.testing.assert_array_equal(tok.encode(data), again.encode(data))
 
 
-def test_the_peer_reading_trains_banded_hmr_and_item_to_item_infonce(tmp_path, data):
+def test_the_default_is_the_public_reading_and_quasid_peer_is_its_earlier_name():
     from quasid.tokenizers import QuaSIDPeer
 
-    cfg = QuaSIDPeer.config_class()
+    assert QuaSIDPeer.config_class is QuaSID.config_class
+    public, ours = QuaSID.config_class(), QuaSIDSeverity.config_class()
+    assert (ours.hmr_scheme, ours.collab_objective, ours.collab_dim, ours.resolve_conflicts) == (
+        "severity",
+        "dual_tower",
+        16,
+        True,
+    )
+    assert (public.hmr_scheme, public.collab_dim, public.resolve_conflicts) == ("banded", 0, False)
+    # the ablations take our reading apart, not the default
+    assert RQVAEHMR.config_class().hmr_scheme == "severity"
+
+
+def test_the_public_reading_trains_banded_hmr_and_item_to_item_infonce(tmp_path, data):
+    cfg = QuaSID.config_class()
     assert (cfg.hmr_scheme, cfg.collab_objective, cfg.mask_rules) == (
         "banded",
         "cooccurrence",
@@ -168,22 +186,22 @@ def test_the_peer_reading_trains_banded_hmr_and_item_to_item_infonce(tmp_path, d
         0.2,
         0.1,
     )
-    tok = QuaSIDPeer(**{**FAST, "warmup_epochs": 0}).fit(data)
+    tok = QuaSID(**{**FAST, "warmup_epochs": 0}).fit(data)
     assert {"recon", "hmr", "cl"} <= set(tok.history_[0])  # both terms from the first epoch
     assert tok.history_[-1]["cl"] > 0 and tok.collab_ is None and tok.dual_tower_ is None
     assert tok.hmr_.scheme == "banded" and tok.hmr_.mask_context.collab_keys.numel() > 0
     codes = tok.encode(data)
     loaded = SIDTokenizer.load(tok.save(tmp_path / "peer.pt"))
     np.testing.assert_array_equal(loaded.encode(data), codes)
-    plain = QuaSIDPeer(**{**FAST, "warmup_epochs": 0, "lambda_cl": 0.0}).fit(data)
+    plain = QuaSID(**{**FAST, "warmup_epochs": 0, "lambda_cl": 0.0}).fit(data)
     assert "cl" not in plain.history_[-1]
     assert not np.array_equal(plain.encode(data), codes)  # the item-to-item term moves the codes
 
 
 def test_our_reading_with_the_cooccurrence_objective_keeps_its_collaborative_vectors(data):
-    tok = QuaSID(**FAST, collab_objective="cooccurrence").fit(data)
+    tok = QuaSIDSeverity(**FAST, collab_objective="cooccurrence").fit(data)
     assert tok.dual_tower_ is None and tok.collab_ is not None and tok.collab_.weight.abs().sum() > 0
     with pytest.raises(ConfigError, match="collab_objective"):
-        QuaSID(**FAST, collab_objective="swing").fit(data)
+        QuaSIDSeverity(**FAST, collab_objective="swing").fit(data)
     with pytest.raises(ConfigError, match="hmr_scheme"):
-        QuaSID(**FAST, hmr_scheme="flat").fit(data)
+        QuaSIDSeverity(**FAST, hmr_scheme="flat").fit(data)

@@ -7,7 +7,7 @@ from quasid.data.dataset import Dataset
 from quasid.data.synthetic import make_synthetic
 from quasid.metrics import sid_metrics
 from quasid.qualify.resolution import benign_components, resolve_last_level
-from quasid.tokenizers import RQVAE, QuaSID, RQVAEResolve, SIDTokenizer
+from quasid.tokenizers import RQVAE, QuaSID, QuaSIDSeverity, RQVAEResolve, SIDTokenizer
 
 FAST = {"codebook_size": 8, "epochs": 4, "batch_size": 128, "latent_dim": 8, "warmup_epochs": 1}
 
@@ -94,9 +94,10 @@ def test_resolve_benign_gives_duplicates_their_own_sids_under_the_same_prefix():
     np.testing.assert_array_equal(codes[:, :2], tok._raw_codes(data, 1024)[:, :2])
 
 
-def test_new_items_get_raw_codes_and_the_full_method_resolves_by_default():
+def test_new_items_get_raw_codes_and_our_reading_resolves_by_default():
     data = make_synthetic(n_items=300, n_users=250, seed=0)
-    tok = QuaSID(**FAST).fit(data)
+    assert not QuaSID.config_class().resolve_conflicts  # the public reading keeps native SIDs
+    tok = QuaSIDSeverity(**FAST).fit(data)
     assert tok.config.resolve_conflicts and set(tok.resolution_stats_) >= {"n_moved_items"}
     cat = data.catalog
     moved = tok.resolved_rows_

@@ -7,7 +7,7 @@ import torch
 from quasid.data.synthetic import make_synthetic
 from quasid.errors import ConfigError
 from quasid.quantize.residual import ResidualQuantizer
-from quasid.tokenizers import RQVAE, QuaSID
+from quasid.tokenizers import RQVAE, QuaSIDSeverity
 from quasid.tokenizers.rqvae import RQVAEConfig, RQVAEModel
 
 
@@ -100,7 +100,7 @@ def test_training_switch_fits_and_reconstructs(bf16):
 
 def test_quasid_encode_with_collaborative_vectors_honours_the_encode_switch(monkeypatch):
     data = make_synthetic(n_items=300, n_users=250, seed=0)
-    tok = QuaSID(n_levels=2, codebook_size=16, epochs=3, batch_size=64, latent_dim=8, warmup_epochs=1)
+    tok = QuaSIDSeverity(n_levels=2, codebook_size=16, epochs=3, batch_size=64, latent_dim=8, warmup_epochs=1)
     tok.fit(data)
     assert tok._uses_collab_vectors()
     fp32 = tok.encode(data)

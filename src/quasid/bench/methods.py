@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from quasid import pipeline
-from quasid.bench.config import FIRST_DEFAULTS, BenchConfig, MethodSpec
+from quasid.bench.config import FIRST_DEFAULTS, BenchConfig, MethodSpec, first_tokenizer_defaults
 from quasid.config import EmbeddingConfig, RunConfig, read_toml
 from quasid.data.dataset import Dataset
 from quasid.data.readers.auto import data_root
@@ -171,7 +171,7 @@ def _same_run(run_dir: Path, config: RunConfig) -> bool:
         )
         and all(
             _equal(saved_tokenizer.get(name, first), getattr(effective, name))
-            for name, first in FIRST_DEFAULTS["tokenizer"].items()
+            for name, first in first_tokenizer_defaults(config.method).items()
             if hasattr(effective, name)
         )
     )

@@ -1,20 +1,28 @@
-"""QuaSID: RQ-VAE + Hamming-guided Margin Repulsion + Conflict-Aware Valid Pair Masking + dual tower.
+"""QuaSID: RQ-VAE + Hamming-guided Margin Repulsion + Conflict-Aware Valid Pair Masking + collaborative term.
 
 L = L_rq + lambda_hmr * L_hmr + lambda_cl * L_cl   (../shared/QUASID.md section 5)
 
+Two readings of the paper, one class. ``QuaSIDConfig``'s defaults are the public
+re-implementation's reading (CollisionGenRec, tokenizer/quasid.py), because it measured better
+downstream on every bench that ran both (docs/quasid.md, "Which reading is the default");
+``QuaSIDSeverityConfig`` (method ``quasid_severity``) is our first reading, which the ablations
+take apart.
+
 - HMR (``qualify.repulsion``) pushes apart, in the encoder space, batch pairs whose
-  current SIDs are within Hamming distance tau, switched on after a warm-up;
-- CAVPM (``qualify.masking``) drops benign pairs (same content, same group, both
-  missing, near-duplicate content, strong co-interaction) from that repulsion;
-- conflict-aware last-level resolution (``qualify.resolution``, ``resolve_conflicts``)
-  gives the qualified collisions still left after training (mostly near-identical
-  variants, which the mask keeps out of the repulsion) different last tokens
-  under their shared prefix; benign components keep sharing their SID;
-- the dual tower (``qualify.contrastive``) aligns each item's latent with the users
-  whose histories lead to it. Content alone cannot tell identical-content items
-  apart (f(x_i) = f(x_j)), so the item tower also reads a learnable per-item
-  collaborative vector (``collab_dim``) trained only by that objective; items
-  unseen at fit time get a zero vector, i.e. a content-only SID.
+  current SIDs are within Hamming distance tau: in two bands with fixed margins (default),
+  or with a margin scaled by severity after a warm-up (``hmr_scheme = "severity"``);
+- CAVPM (``qualify.masking``) drops benign pairs from that repulsion: collaboratively
+  positive pairs (default), or five rules (same content, same group, both missing,
+  near-duplicate content, strong co-interaction);
+- the collaborative term: item-to-item InfoNCE on PPMI co-occurrence positives (default,
+  ``qualify.contrastive.CooccurrenceContrastive``), or a dual tower (``collab_objective =
+  "dual_tower"``) aligning each item's latent with the users whose histories lead to it. Content
+  alone cannot tell identical-content items apart (f(x_i) = f(x_j)), so the dual tower's item
+  tower may also read a learnable per-item collaborative vector (``collab_dim``); items unseen at
+  fit time get a zero vector, i.e. a content-only SID;
+- conflict-aware last-level resolution (``qualify.resolution``, ``resolve_conflicts``, on in
+  ``QuaSIDSeverityConfig``) gives the qualified collisions still left after training different
+  last tokens under their shared prefix; benign components keep sharing their SID.
 
 Interaction data is restricted to the leave-one-out training part by default, so
 SIDs used downstream never saw a user's validation or test item.
@@ -49,44 +57,47 @@ COLLAB_OBJECTIVES = ("dual_tower", "cooccurrence")
 
 @dataclass
 class QuaSIDConfig(RQVAEConfig):
+    """QuaSID's settings; the defaults are the public re-implementation's reading (see the module)."""
+
     # Hamming-guided Margin Repulsion
-    # lambda_hmr, margin and conflict_batches are the settings of every committed figure
-    # (docs/ablation.md); QUASID.md's starting point was 1.0 / 0.5 / False
-    lambda_hmr: float = 50.0
+    lambda_hmr: float = 1.0
     tau: int = 1  # candidate pairs: Hamming distance <= tau
-    margin: float = 1.0  # m0, cosine-distance margin of a full collision
-    gamma: float = 1.0  # margin exponent on severity
-    warmup_epochs: int = 10  # repulsion off while codes are still meaningless
-    # "severity": margin m0 * s^gamma, weight s (our reading); "banded": the public re-implementation's
-    # two bands, full collisions (margin, hmr_weight_full) and 0 < h <= tau (margin_partial,
-    # hmr_weight_partial), each a mean over its pairs (qualify.repulsion)
-    hmr_scheme: str = "severity"
+    margin: float = 0.8  # cosine-distance margin of a full collision (m0 of the severity scheme)
+    gamma: float = 1.0  # severity scheme: margin exponent on severity
+    warmup_epochs: int = 0  # repulsion off while codes are still meaningless
+    # "banded": the public re-implementation's two bands, full collisions (margin, hmr_weight_full)
+    # and 0 < h <= tau (margin_partial, hmr_weight_partial), each a mean over its pairs;
+    # "severity": margin m0 * s^gamma, weight s (our reading) (qualify.repulsion)
+    hmr_scheme: str = "banded"
     margin_partial: float = 0.5
     hmr_weight_full: float = 0.2
     hmr_weight_partial: float = 0.1
     # Conflict-Aware Valid Pair Masking
     mask: bool = True
-    mask_rules: list[str] = field(default_factory=lambda: list(DEFAULT_RULES))  # + "collab_positive"
+    # "collab_positive": never repel co-occurring pairs (PPMI > 0 within ppmi_window) or copies of one
+    # item; our reading's five rules are DEFAULT_RULES
+    mask_rules: list[str] = field(default_factory=lambda: ["collab_positive"])
     theta_dup: float = 0.98
     k_co: int = 2
-    # collaborative objective: "dual_tower" (user tower vs next item, ours) or "cooccurrence"
-    # (item-to-item InfoNCE on PPMI positives within ppmi_window, the public re-implementation's)
-    collab_objective: str = "dual_tower"
+    # collaborative objective: "cooccurrence" (item-to-item InfoNCE on PPMI positives within
+    # ppmi_window, the public re-implementation's) or "dual_tower" (user tower vs next item, ours)
+    collab_objective: str = "cooccurrence"
     ppmi_window: int = 3  # also the window of the collab_positive mask rule
-    cl_self_negative: bool = False  # cooccurrence: keep each item's self-similarity among the logits
+    cl_self_negative: bool = True  # cooccurrence: keep each item's self-similarity among the logits
     lambda_cl: float = 0.1  # 0 disables the collaborative objective
-    temperature: float = 0.07
+    temperature: float = 0.1
     pooling: str = "mean"
     max_history: int = 20
-    collab_dim: int = 16  # per-item collaborative input to the encoder (0 = content only)
+    collab_dim: int = 0  # dual tower: per-item collaborative input to the encoder (0 = content only)
     # start of the collaborative vectors: "zeros" (learnt by the dual tower alone) or "svd" (item
     # factors of the training interactions, so collaborative signal shapes the codes from epoch 0)
     collab_init: str = "zeros"
     interactions: str = "train"  # "train": leave-one-out training part only; "all": every event
     # batch composition
-    conflict_batches: bool = True  # compose batches so currently colliding items meet
-    # after training: split qualified collisions in the last token (qualify.resolution)
-    resolve_conflicts: bool = True
+    conflict_batches: bool = False  # compose batches so currently colliding items meet
+    # after training: split qualified collisions in the last token (qualify.resolution; the
+    # counterpart of the public re-implementation's zero-collision variant)
+    resolve_conflicts: bool = False
     # ... and benign collisions too: every item its own last token where its prefix has a free
     # code (unique SIDs for recommenders; benign items still share their prefix)
     resolve_benign: bool = False
@@ -124,8 +135,29 @@ class QuaSIDConfig(RQVAEConfig):
         return MaskConfig(**{rule: rule in on for rule in RULES}, theta_dup=self.theta_dup, k_co=self.k_co)
 
 
+@dataclass
+class QuaSIDSeverityConfig(QuaSIDConfig):
+    """Our first reading of the paper (../shared/QUASID.md): severity-scaled HMR after a warm-up,
+    the five CAVPM rules, the dual tower with a per-item collaborative input, batches composed of
+    colliding items, and last-level resolution. lambda_hmr, margin and conflict_batches are the
+    settings of every committed figure of this reading (docs/ablation.md; QUASID.md's starting
+    point was 1.0 / 0.5 / False)."""
+
+    lambda_hmr: float = 50.0
+    margin: float = 1.0
+    warmup_epochs: int = 10
+    hmr_scheme: str = "severity"
+    mask_rules: list[str] = field(default_factory=lambda: list(DEFAULT_RULES))
+    collab_objective: str = "dual_tower"
+    cl_self_negative: bool = False
+    temperature: float = 0.07
+    collab_dim: int = 16
+    conflict_batches: bool = True
+    resolve_conflicts: bool = True
+
+
 class QuaSID(RQVAE):
-    """Collision-qualified Semantic IDs (the full method)."""
+    """Collision-qualified Semantic IDs (the full method; the public reading by default)."""
 
     method = "quasid"
     config_class = QuaSIDConfig
@@ -503,11 +535,11 @@ def interaction_factors(sequences: list[np.ndarray], n_items: int, dim: int, see
     return out
 
 
-# Ablations: one component of QuaSID each on top of RQ-VAE (QUASID.md section 7).
+# Ablations: one component of our reading (QuaSIDSeverityConfig) each on top of RQ-VAE (QUASID.md section 7).
 
 
 @dataclass
-class RQVAEHMRConfig(QuaSIDConfig):
+class RQVAEHMRConfig(QuaSIDSeverityConfig):
     """Ablation: RQ-VAE + HMR, no mask, no dual tower, no last-level resolution."""
 
     mask: bool = False
@@ -516,7 +548,7 @@ class RQVAEHMRConfig(QuaSIDConfig):
 
 
 @dataclass
-class RQVAEHMRMaskConfig(QuaSIDConfig):
+class RQVAEHMRMaskConfig(QuaSIDSeverityConfig):
     """Ablation: RQ-VAE + HMR + CAVPM, no dual tower, no last-level resolution."""
 
     lambda_cl: float = 0.0
@@ -524,7 +556,7 @@ class RQVAEHMRMaskConfig(QuaSIDConfig):
 
 
 @dataclass
-class RQVAECLConfig(QuaSIDConfig):
+class RQVAECLConfig(QuaSIDSeverityConfig):
     """Ablation: RQ-VAE + dual tower only: no repulsion, no last-level resolution."""
 
     lambda_hmr: float = 0.0
@@ -532,7 +564,7 @@ class RQVAECLConfig(QuaSIDConfig):
 
 
 @dataclass
-class RQVAEResolveConfig(QuaSIDConfig):
+class RQVAEResolveConfig(QuaSIDSeverityConfig):
     """Ablation: RQ-VAE + last-level resolution only: no repulsion, no dual tower."""
 
     lambda_hmr: float = 0.0
@@ -540,42 +572,18 @@ class RQVAEResolveConfig(QuaSIDConfig):
     mask: bool = False
 
 
-@dataclass
-class QuaSIDPeerConfig(QuaSIDConfig):
-    """QuaSID as the public re-implementation reads it (CollisionGenRec, tokenizer/quasid.py).
+class QuaSIDSeverity(QuaSID):
+    """Our first reading of QuaSID (``QuaSIDSeverityConfig``), as a preset of the same class."""
 
-    HMR in two bands from the first epoch: full collisions (h = 0) to a cosine distance of 0.8
-    with weight 0.2, 0 < h <= 1 to 0.5 with weight 0.1; CVPM masks only collaborative positives
-    (PPMI > 0 within 3 positions of the training histories) and copies of one item; the
-    collaborative objective is item-to-item InfoNCE on those positives (temperature 0.1, the
-    item's self-similarity kept among the logits as there), with no user tower and no
-    per-item collaborative input; random batches; no last-level resolution (their "native"
-    SIDs: ``resolve_conflicts = true`` gives the counterpart of their zero-collision variant).
-    """
-
-    lambda_hmr: float = 1.0
-    margin: float = 0.8
-    hmr_scheme: str = "banded"
-    margin_partial: float = 0.5
-    hmr_weight_full: float = 0.2
-    hmr_weight_partial: float = 0.1
-    warmup_epochs: int = 0
-    mask_rules: list[str] = field(default_factory=lambda: ["collab_positive"])
-    collab_objective: str = "cooccurrence"
-    ppmi_window: int = 3
-    cl_self_negative: bool = True
-    temperature: float = 0.1
-    lambda_cl: float = 0.1
-    collab_dim: int = 0
-    conflict_batches: bool = False
-    resolve_conflicts: bool = False
+    method = "quasid_severity"
+    config_class = QuaSIDSeverityConfig
 
 
 class QuaSIDPeer(QuaSID):
-    """The public re-implementation's reading of QuaSID, as a preset of the same class."""
+    """The public reading under the name the benches gave it before it became the default: the
+    same config as ``quasid``, so committed bench cells of ``quasid_peer`` keep their meaning."""
 
     method = "quasid_peer"
-    config_class = QuaSIDPeerConfig
 
 
 class RQVAEHMR(QuaSID):
