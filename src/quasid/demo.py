@@ -90,7 +90,10 @@ def summary_table(summary: dict[str, dict[str, Any]]) -> Table:
         "code use L1/L2/L3",
         "fit s",
     ):
-        table.add_column(col, justify="right" if col != "method" else "left")
+        if col == "method":  # method names are the CLI's (`--method NAME`): never cut
+            table.add_column(col, justify="left", no_wrap=True, min_width=len("quasid_severity"))
+        else:
+            table.add_column(col, justify="right")
     for method, m in summary.items():
         table.add_row(
             method,
