@@ -11,7 +11,7 @@ from quasid.bench import BenchConfig, run_bench
 from quasid.bench import config as bench_config_module
 from quasid.bench import figures as bench_figures
 from quasid.bench import runner as bench_runner
-from quasid.bench.config import parse_list_options
+from quasid.bench.config import FIRST_SOURCE_DEFAULTS, parse_list_options
 from quasid.bench.methods import method_sids, read_peer_table
 from quasid.bench.paired import compact_ranks, per_user_ndcg
 from quasid.bench.recommenders import protocol_data
@@ -21,6 +21,7 @@ from quasid.errors import ConfigError, DataError
 from quasid.pipeline import load_data
 from quasid.rec.metrics import Ranks, ranking_metrics
 from quasid.sid.table import SIDTable
+from quasid.tokenizers import QuaSIDSeverityConfig
 from test_cli import run_cli  # the CLI driver the CLI tests use
 
 DATA = "synthetic:n_items=300,n_users=120"
@@ -551,6 +552,9 @@ def test_the_reading_switch_keeps_our_readings_digests_under_its_new_name():
     assert severity.sid_fingerprint("q") == legacy_digest
     assert default.sid_fingerprint("q") != legacy_digest
     assert severity.method_spec("q").role == "ours"
+    # the first defaults of `quasid` are our reading's values, field by field
+    ours = QuaSIDSeverityConfig()
+    assert {k: getattr(ours, k) for k in FIRST_SOURCE_DEFAULTS["quasid"]} == FIRST_SOURCE_DEFAULTS["quasid"]
     peer = {**base, "method": {"q": {"source": "quasid_peer", "n_levels": 3, "bf16": False}}}
     legacy_peer = BenchConfig.from_dict(peer).method_spec("q").to_dict()
     legacy_peer["params"] = {"n_levels": 3}
