@@ -52,7 +52,13 @@ from quasid.rec.tiger import Tiger
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
 QUALITY_KEYS = ("quality_runs", "sasrec_quality")  # recorded by --quality / --sasrec-quality
 #: SASRec's levers off (its switches in SASRecConfig): the full [M, N] fp32 cross-entropy.
-SASREC_LEVERS_OFF: dict[str, Any] = {"ce_chunk": 0, "ce_bf16": False, "rank_count": "compare"}
+SASREC_LEVERS_OFF: dict[str, Any] = {
+    "ce_chunk": 0,
+    "ce_bf16": False,
+    "rank_count": "compare",
+    "score_block": 0,
+    "last_position_only": False,
+}
 LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
 
 #: Op classes of the profile, by substring of the aten op name (first match wins).

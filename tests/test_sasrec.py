@@ -58,6 +58,8 @@ def test_config_errors_name_the_field() -> None:
         SASRec(10, not_a_field=1)
     with pytest.raises(ConfigError, match="rank_count"):
         SASRec(10, rank_count="approximate")
+    with pytest.raises(ConfigError, match="score_block"):
+        SASRec(10, score_block=-1)
     with pytest.raises(ConfigError, match="monitor"):
         TrainConfig(monitor="ndcg@20").validate()
     with pytest.raises(ConfigError, match="patience"):
@@ -265,6 +267,34 @@ def test_ranks_over_distinct_sids_equal_ranks_over_every_item() -> None:
     np.testing.assert_array_equal(fast.higher, full.higher)
     np.testing.assert_array_equal(fast.ties, full.ties)
     assert fast.ties[0] >= 1 and fast.ties[2] >= 2  # the twin and the group of three tie with their targets
+
+
+@pytest.mark.parametrize("item_repr", ["id", "sid", "hybrid"])
+def test_evaluation_levers_change_where_the_work_is_done_not_the_ranks(item_repr: str) -> None:
+    """Blocked scoring and the last block at the last position only, against the plain path:
+    histories longer than max_len (clipped), of length 1, and a last block of fewer users."""
+    _, _, test = leave_one_out_sets(leave_one_out(cycle_interactions()))
+    histories = [*test.histories[:22], np.array([5]), np.arange(N_ITEMS)[:11]]
+    targets = np.array([*test.targets[:22], 6, 11])
+    models = [
+        SASRec(
+            N_ITEMS,
+            item_repr=item_repr,
+            sid_table=_colliding_table(),
+            max_len=8,
+            init_std=0.5,  # scores far apart: rounding cannot reorder them
+            score_block=block,
+            last_position_only=last,
+        ).eval()
+        for block, last in ((0, False), (5, True))
+    ]
+    plain, fast = models
+    with torch.no_grad():
+        torch.testing.assert_close(fast._last_hidden(histories), plain._last_hidden(histories))
+    a, b = plain.rank_targets(histories, targets), fast.rank_targets(histories, targets)
+    np.testing.assert_array_equal(a.higher, b.higher)
+    np.testing.assert_array_equal(a.ties, b.ties)
+    assert len(b) == len(targets)
 
 
 def test_hybrid_items_are_distinct_but_share_their_tokens() -> None:
