@@ -22,20 +22,29 @@ from quasid.io import write_json
 
 
 def cells_of(spec: str, recommender: str) -> tuple[str, list[dict[str, Any]]]:
-    """``FOLDER:METHOD`` -> (spec, that method's finished cells of ``recommender``)."""
-    folder, _, method = spec.rpartition(":")
-    if not folder or not method:
-        raise SystemExit(f"error: --pair takes FOLDER:METHOD, got {spec!r}")
-    path = Path(folder) / "results.json"
-    if not path.exists():
-        raise SystemExit(f"error: {path} does not exist: give a bench folder")
-    cells = [
-        c
-        for c in json.loads(path.read_text())["cells"]
-        if c["recommender"] == recommender and c["method"] == method
-    ]
-    if not cells:
-        raise SystemExit(f"error: {path} has no {recommender} cell of method {method!r}")
+    """``FOLDER[,FOLDER...]:METHOD`` -> (spec, that method's finished cells of ``recommender``).
+
+    Several folders pool one method's seeds run in parallel parts (one seed a folder); a seed
+    found in two of them is refused, since the pairing could not say which cell it used."""
+    folders, _, method = spec.rpartition(":")
+    if not folders or not method:
+        raise SystemExit(f"error: --pair takes FOLDER[,FOLDER...]:METHOD, got {spec!r}")
+    cells: list[dict[str, Any]] = []
+    for folder in folders.split(","):
+        path = Path(folder) / "results.json"
+        if not path.exists():
+            raise SystemExit(f"error: {path} does not exist: give a bench folder")
+        found = [
+            c
+            for c in json.loads(path.read_text())["cells"]
+            if c["recommender"] == recommender and c["method"] == method
+        ]
+        if not found:
+            raise SystemExit(f"error: {path} has no {recommender} cell of method {method!r}")
+        seen = {c["seed"] for c in cells} & {c["seed"] for c in found}
+        if seen:
+            raise SystemExit(f"error: seed {min(seen)} of {method!r} is in two of the folders of {spec!r}")
+        cells += found
     return spec, cells
 
 
@@ -43,7 +52,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recommender", default="sasrec_sid")
     ap.add_argument(
-        "--pair", nargs=2, action="append", required=True, metavar=("A", "B"), help="FOLDER:METHOD twice"
+        "--pair",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("A", "B"),
+        help="FOLDER[,FOLDER...]:METHOD twice (several folders pool one method's seeds)",
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/paired_parts.json"))
     args = ap.parse_args()
