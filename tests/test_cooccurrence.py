@@ -73,3 +73,52 @@ def test_item_to_item_infonce_pulls_positives_together():
     ppmi_copy = ppmi_block.clone()
     ppmi_copy[5, 1] = ppmi_copy[1, 5] = 2.0
     assert torch.isfinite(loss_fn(z.detach(), ppmi_copy, same))
+
+
+def _dense_infonce(latents, ppmi, items, temperature, self_negative):
+    """The objective written on [b, b] masks (the reference the pair-wise forward must equal)."""
+    b = latents.shape[0]
+    eye = torch.eye(b, dtype=torch.bool)
+    same = eye if items is None else items[:, None] == items[None, :]
+    ppmi = ppmi.masked_fill(same, 0.0)
+    has_positive = (ppmi > 0).any(dim=1)
+    if not bool(has_positive.any()):
+        return latents.sum() * 0.0
+    positive = ppmi.argmax(dim=1)
+    z = torch.nn.functional.normalize(latents, dim=-1)
+    logits = z @ z.t() / temperature
+    chosen = torch.zeros_like(eye)
+    chosen[torch.arange(b), positive] = True
+    hidden = ((ppmi > 0) & ~chosen) | (same & ~eye)
+    if not self_negative:
+        hidden = hidden | eye
+    logits = logits.masked_fill(hidden, float("-inf"))
+    return torch.nn.functional.cross_entropy(logits[has_positive], positive[has_positive])
+
+
+@pytest.mark.parametrize("self_negative", [False, True])
+@pytest.mark.parametrize("copies", [False, True])
+def test_pairwise_infonce_equals_the_dense_masks_in_loss_and_gradient(self_negative, copies):
+    gen = np.random.default_rng(3)
+    n, b = 40, 24
+    sequences = [gen.integers(0, n, size=gen.integers(2, 9)) for _ in range(60)]
+    positives = CollaborativePositives.from_sequences(sequences, n, window=3)
+    rows = torch.from_numpy(gen.choice(n, size=b, replace=False))
+    if copies:  # a batch that holds some items twice (as a gathered or composed batch may)
+        rows[-4:] = rows[:4]
+    dense = positives.batch(rows)
+    sparse = positives.batch(rows, sparse=True)
+    assert sparse.is_sparse
+    np.testing.assert_array_equal(sparse.to_dense().numpy(), dense.numpy())
+    dense[3, 5] = dense[3, 7] = dense.max() + 1.0  # a tie: the first column is the chosen positive
+    fn = CooccurrenceContrastive(temperature=0.1, self_negative=self_negative)
+    for block in (dense, dense.to_sparse()):
+        z = torch.randn(b, 6, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        z_ref = z.detach().clone().requires_grad_(True)
+        loss = fn(z, block, rows)
+        ref = _dense_infonce(z_ref, dense, rows, 0.1, self_negative)
+        assert ref.item() > 0
+        assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+        loss.backward()
+        ref.backward()
+        torch.testing.assert_close(z.grad, z_ref.grad, rtol=1e-4, atol=1e-6)

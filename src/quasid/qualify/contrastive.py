@@ -191,24 +191,40 @@ class CooccurrenceContrastive(nn.Module):
         self.self_negative = bool(self_negative)
 
     def forward(self, latents: Tensor, ppmi: Tensor, items: Tensor | None = None) -> Tensor:
-        """latents ``[b, d]``, ppmi ``[b, b]`` among the batch's items (0 = not positive), items ``[b]``
-        catalog rows (to mask copies of one item) -> scalar loss (0 when no item has a positive)."""
+        """latents ``[b, d]``, ppmi ``[b, b]`` among the batch's items (0 = not positive; dense, or a
+        sparse COO tensor as ``CollaborativePositives.batch(rows, sparse=True)`` gives it), items
+        ``[b]`` catalog rows (to mask copies of one item) -> scalar loss (0 when no item has a positive).
+
+        Works on the positive pairs, never on ``[b, b]`` masks: only the rows that have a positive
+        get logits, and the masked entries are written into those rows one by one. Positives are
+        sparse in a batch, so this is a few ``[rows, b]`` passes instead of a dozen ``[b, b]`` ones."""
         b = latents.shape[0]
         if ppmi.shape != (b, b):
             raise ValueError(f"ppmi must be [b, b] = [{b}, {b}], got {tuple(ppmi.shape)}")
-        eye = torch.eye(b, dtype=torch.bool, device=latents.device)
-        same = eye if items is None else items[:, None] == items[None, :]
-        ppmi = ppmi.masked_fill(same, 0.0)
-        has_positive = (ppmi > 0).any(dim=1)
-        if not bool(has_positive.any()):
+        pairs = (ppmi if ppmi.is_sparse else ppmi.to_sparse()).coalesce()
+        r, c = pairs.indices().to(latents.device)
+        v = pairs.values().to(latents.device)
+        drop = (v <= 0) | (r == c)
+        if items is not None:
+            drop |= items[r] == items[c]  # a copy of the item itself is never its positive
+        r, c, v = r[~drop], c[~drop], v[~drop]
+        if r.numel() == 0:
             return latents.sum() * 0.0
-        positive = ppmi.argmax(dim=1)  # [b] the strongest positive in the batch
+        # each row's pairs by falling PPMI, ties by column (argmax's first maximum); coalesced
+        # indices come sorted by (row, column) and both sorts are stable
+        order = torch.sort(-v, stable=True).indices
+        order = order[torch.sort(r[order], stable=True).indices]
+        r, c = r[order], c[order]
+        first = torch.ones_like(r, dtype=torch.bool)
+        first[1:] = r[1:] != r[:-1]
+        rows, positive = r[first], c[first]  # the rows that have a positive, ascending; the strongest
         z = F.normalize(latents, dim=-1)
-        logits = z @ z.t() / self.temperature
-        chosen = torch.zeros_like(eye)
-        chosen[torch.arange(b, device=eye.device), positive] = True
-        hidden = ((ppmi > 0) & ~chosen) | (same & ~eye)  # other positives and other copies: not negatives
+        logits = z[rows] @ z.t() / self.temperature  # [p, b]
+        hidden = torch.zeros_like(logits, dtype=torch.bool)
+        hidden[torch.searchsorted(rows, r[~first]), c[~first]] = True  # other positives: not negatives
+        if items is not None and torch.unique(items).numel() < b:  # other copies: not negatives
+            hidden |= items[rows][:, None] == items[None, :]
+            hidden[torch.arange(len(rows), device=rows.device), rows] = False
         if not self.self_negative:
-            hidden = hidden | eye
-        logits = logits.masked_fill(hidden, float("-inf"))
-        return F.cross_entropy(logits[has_positive], positive[has_positive])
+            hidden[torch.arange(len(rows), device=rows.device), rows] = True
+        return F.cross_entropy(logits.masked_fill(hidden, float("-inf")), positive)

@@ -65,7 +65,7 @@ def ppmi(sequences: Sequence[np.ndarray], n_items: int, window: int = DEFAULT_WI
 
 
 class CollaborativePositives:
-    """PPMI lookups for training batches: dense ``[b, b]`` blocks and pair tests, from one sparse matrix."""
+    """PPMI lookups for training batches: ``[b, b]`` blocks (dense or sparse) and pair tests."""
 
     def __init__(self, matrix: csr_matrix) -> None:
         if matrix.shape[0] != matrix.shape[1]:
@@ -89,11 +89,25 @@ class CollaborativePositives:
         """Unordered positive pairs."""
         return int(self.keys.numel())
 
-    def batch(self, rows: Tensor) -> Tensor:
-        """``[b, b]`` float PPMI among the batch's catalog rows (0 where not positive), on rows' device."""
+    def batch(self, rows: Tensor, sparse: bool = False) -> Tensor:
+        """``[b, b]`` float PPMI among the batch's catalog rows (0 where not positive), on rows' device.
+
+        ``sparse=True``: the same block as a coalesced sparse COO tensor, built from the batch rows'
+        stored entries alone (what training uses: a batch holds few positive pairs)."""
         idx = rows.detach().cpu().numpy()
-        block = self.matrix[idx][:, idx].toarray()
-        return torch.from_numpy(block).to(device=rows.device, dtype=torch.float32)
+        if not sparse:
+            block = self.matrix[idx][:, idx].toarray()
+            return torch.from_numpy(block).to(device=rows.device, dtype=torch.float32)
+        gathered = self.matrix[idx]  # [b, n] CSR: one row gather, no column indexing
+        entry_rows = np.repeat(np.arange(len(idx)), np.diff(gathered.indptr))
+        r, c, v = _batch_columns(idx, self.n_items, entry_rows, gathered.indices, gathered.data)
+        block = torch.sparse_coo_tensor(
+            torch.from_numpy(np.stack([r, c])),
+            torch.from_numpy(v.astype(np.float32)),
+            (len(idx), len(idx)),
+            check_invariants=False,  # in range by construction
+        )
+        return block.coalesce().to(rows.device)
 
     def is_positive(self, a: Tensor, b: Tensor) -> Tensor:
         """``[p]`` bool: whether catalog rows ``(a[k], b[k])`` are a collaborative positive pair."""
@@ -107,3 +121,22 @@ def find_keys(keys: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
         return torch.zeros(query.shape, dtype=torch.bool, device=query.device), torch.zeros_like(query)
     pos = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
     return keys[pos] == query, pos
+
+
+def _batch_columns(
+    idx: np.ndarray, n_items: int, rows: np.ndarray, items: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stored entries (batch row, catalog item, value) -> (batch row, batch column, value) for every
+    batch column that holds the item; entries whose item is not in the batch drop out."""
+    if len(np.unique(idx)) == len(idx):  # each item once (a random batch): one lookup table
+        where = np.full(n_items, -1, dtype=np.int64)
+        where[idx] = np.arange(len(idx))
+        cols = where[items]
+        keep = cols >= 0
+        return rows[keep], cols[keep], values[keep]
+    order = np.argsort(idx, kind="stable")
+    lo = np.searchsorted(idx[order], items, side="left")
+    count = np.searchsorted(idx[order], items, side="right") - lo
+    start = np.repeat(lo, count)
+    step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return np.repeat(rows, count), order[start + step], np.repeat(values, count)

@@ -292,7 +292,9 @@ class QuaSID(RQVAE):
         if self._uses_dual_tower():
             out["cl"] = cfg.lambda_cl * self._contrastive(idx, z)
         elif self.positives_ is not None and self.item_cl_ is not None:
-            out["cl"] = cfg.lambda_cl * self.item_cl_(z, self.positives_.batch(idx).to(z.device), idx)
+            out["cl"] = cfg.lambda_cl * self.item_cl_(
+                z, self.positives_.batch(idx, sparse=True).to(z.device), idx
+            )
         return out
 
     def _contrastive(self, idx: Tensor, z: Tensor) -> Tensor:
