@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from quasid import distributed
@@ -231,7 +232,10 @@ class RQVAE(SIDTokenizer):
         self.model_ = RQVAEModel(x.shape[1], cfg, self._extra_input_dim()).to(cfg.device)
         extra = self._setup_training(x, dataset)
         params = [p for m in [self.model_, *extra] for p in m.parameters()]
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # the fused kernel is the same update in one pass over each tensor: 3.6x faster a step here
+        # (docs/tokenizer-speed-public.md); devices without it take the multi-tensor loop
+        fused = torch.device(cfg.device).type in ("cpu", "cuda")
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
@@ -299,7 +303,7 @@ class RQVAE(SIDTokenizer):
         assert self.model_ is not None
         x_hat, z, q = self.model_(self._encoder_input(xb, idx), bf16=self.config.bf16)
         terms = {
-            "recon": (x_hat - xb).pow(2).sum(-1).mean(),
+            "recon": F.mse_loss(x_hat, xb, reduction="sum") / len(xb),  # per-row sum, mean over rows
             "codebook": q.codebook_loss,
             "commit": self.config.beta * q.commitment_loss,
         }
