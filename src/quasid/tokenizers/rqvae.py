@@ -232,8 +232,8 @@ class RQVAE(SIDTokenizer):
         self.model_ = RQVAEModel(x.shape[1], cfg, self._extra_input_dim()).to(cfg.device)
         extra = self._setup_training(x, dataset)
         params = [p for m in [self.model_, *extra] for p in m.parameters()]
-        # the fused kernel is the same update in one pass over each tensor: 3.6x faster a step here
-        # (docs/tokenizer-speed-public.md); devices without it take the multi-tensor loop
+        # the fused kernel is the same update in one pass over each tensor, several times faster a
+        # step than the multi-tensor loop on a CPU core; devices without it take that loop
         fused = torch.device(cfg.device).type in ("cpu", "cuda")
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
