@@ -92,12 +92,9 @@ class CollaborativePositives:
     def batch(self, rows: Tensor, sparse: bool = False) -> Tensor:
         """``[b, b]`` float PPMI among the batch's catalog rows (0 where not positive), on rows' device.
 
-        ``sparse=True``: the same block as a coalesced sparse COO tensor, built from the batch rows'
-        stored entries alone (what training uses: a batch holds few positive pairs)."""
+        ``sparse=True``: the block as a coalesced sparse COO tensor (what training uses: a batch holds
+        few positive pairs). It is built from the batch rows' stored entries alone."""
         idx = rows.detach().cpu().numpy()
-        if not sparse:
-            block = self.matrix[idx][:, idx].toarray()
-            return torch.from_numpy(block).to(device=rows.device, dtype=torch.float32)
         gathered = self.matrix[idx]  # [b, n] CSR: one row gather, no column indexing
         entry_rows = np.repeat(np.arange(len(idx)), np.diff(gathered.indptr))
         r, c, v = _batch_columns(idx, self.n_items, entry_rows, gathered.indices, gathered.data)
@@ -106,8 +103,8 @@ class CollaborativePositives:
             torch.from_numpy(v.astype(np.float32)),
             (len(idx), len(idx)),
             check_invariants=False,  # in range by construction
-        )
-        return block.coalesce().to(rows.device)
+        ).coalesce()
+        return (block if sparse else block.to_dense()).to(rows.device)
 
     def is_positive(self, a: Tensor, b: Tensor) -> Tensor:
         """``[p]`` bool: whether catalog rows ``(a[k], b[k])`` are a collaborative positive pair."""
@@ -127,13 +124,11 @@ def _batch_columns(
     idx: np.ndarray, n_items: int, rows: np.ndarray, items: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stored entries (batch row, catalog item, value) -> (batch row, batch column, value) for every
-    batch column that holds the item; entries whose item is not in the batch drop out."""
-    if len(np.unique(idx)) == len(idx):  # each item once (a random batch): one lookup table
-        where = np.full(n_items, -1, dtype=np.int64)
-        where[idx] = np.arange(len(idx))
-        cols = where[items]
-        keep = cols >= 0
-        return rows[keep], cols[keep], values[keep]
+    batch column that holds the item (a batch may hold an item twice); other entries drop out."""
+    in_batch = np.zeros(n_items, dtype=bool)
+    in_batch[idx] = True
+    keep = in_batch[items]  # one table lookup first, so the search below sees the few that stay
+    rows, items, values = rows[keep], items[keep], values[keep]
     order = np.argsort(idx, kind="stable")
     lo = np.searchsorted(idx[order], items, side="left")
     count = np.searchsorted(idx[order], items, side="right") - lo
