@@ -14,7 +14,13 @@ from quasid.audit import audit_sids
 from quasid.audit.alignment import category_labels, shared_prefix_share, transitions
 from quasid.audit.changes import compare_codes
 from quasid.audit.neighbours import hamming_neighbours
-from quasid.audit.usage import cold_reach, fan_out, popularity_allocation, prefix_keys
+from quasid.audit.usage import (
+    cold_neighbour_agreement,
+    cold_reach,
+    fan_out,
+    popularity_allocation,
+    prefix_keys,
+)
 from quasid.data.catalog import Catalog
 from quasid.data.dataset import Dataset
 from quasid.data.interactions import Interactions
@@ -266,6 +272,18 @@ def test_an_lcrec_index_is_audited_by_catalog_row_with_its_semantic_levels(tmp_p
     assert result.summary["collisions"]["colliding_groups"] > 0  # the tie-breaking level is left out
     whole = pipeline.audit(tmp_path / "t.index.json", ds)
     assert whole.summary["collisions"]["colliding_groups"] == 0  # with it, every SID is unique
+
+
+def test_cold_neighbour_agreement_compares_each_cold_prefix_with_its_nearest_warm_item_in_content():
+    # rows 3 and 4 are cold; row 3's nearest warm item in content is row 0, row 4's is row 2
+    codes = np.array([[0, 0], [1, 1], [2, 2], [0, 1], [2, 2]])
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.9, 0.1], [-0.8, -0.1]]) * [[1], [3], [2], [5], [1]]
+    agreement = cold_neighbour_agreement(prefix_keys(codes, [3, 3]), x, np.array([3, 4]))
+    assert agreement == [1.0, 0.5]  # both share level 1; only row 4 shares its whole SID (2, 2)
+    with pytest.raises(ValueError, match="both cold and warm"):
+        cold_neighbour_agreement(prefix_keys(codes, [3, 3]), x, np.arange(5))
+    with pytest.raises(ValueError, match="embeddings have 4 rows"):
+        cold_neighbour_agreement(prefix_keys(codes, [3, 3]), x[:4], np.array([3]))
 
 
 def test_cold_reach_counts_cold_items_on_codes_and_prefixes_no_warm_item_has():

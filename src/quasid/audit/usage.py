@@ -12,6 +12,9 @@ Per-level utilisation and entropy come from ``quasid.metrics.sid_metrics``. What
 - cold reach: for items no training event mentions (cold start), how many sit on a code or a
   prefix that no warm item uses. Under a full-softmax loss such a token is only ever a negative
   in training, so a cold item placed on it is pushed down before anyone asks for it.
+- cold neighbour agreement: how many cold items share their prefix with their nearest warm item
+  in content. A recommender that sums token vectors can only carry a cold item towards the warm
+  items whose tokens it shares, so a table whose codes follow content there serves cold items.
 """
 
 from __future__ import annotations
@@ -146,3 +149,28 @@ def cold_reach(prefixes: Prefixes, codes: np.ndarray, cold_items: np.ndarray) ->
         "unseen_code": [unseen(codes[:, level]) for level in range(codes.shape[1])],
         "unseen_prefix": [unseen(labels) for labels in prefixes.labels],
     }
+
+
+def cold_neighbour_agreement(
+    prefixes: Prefixes, embeddings: np.ndarray, cold_items: np.ndarray, block: int = 1024
+) -> list[float]:
+    """Per depth 1..L, the share of cold items whose prefix equals their nearest warm item's.
+
+    The nearest warm item is the one of highest cosine similarity between ``embeddings`` rows
+    (the content vectors the tokenizers read). Ties go to the lowest row.
+    """
+    n = len(embeddings)
+    is_cold = np.zeros(n, dtype=bool)
+    is_cold[np.asarray(cold_items, dtype=np.int64)] = True
+    if not is_cold.any() or is_cold.all():
+        raise ValueError("cold_neighbour_agreement needs both cold and warm items")
+    if len(prefixes.labels[0]) != n:
+        raise ValueError(f"prefixes cover {len(prefixes.labels[0])} items but embeddings have {n} rows")
+    x = np.asarray(embeddings, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    cold, warm = np.flatnonzero(is_cold), np.flatnonzero(~is_cold)
+    nearest = np.empty(len(cold), dtype=np.int64)
+    for lo in range(0, len(cold), block):
+        sims = x[cold[lo : lo + block]] @ x[warm].T
+        nearest[lo : lo + block] = warm[sims.argmax(axis=1)]
+    return [float(np.mean(labels[cold] == labels[nearest])) for labels in prefixes.labels]
