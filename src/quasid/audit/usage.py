@@ -130,16 +130,22 @@ def popularity_allocation(
     }
 
 
+def _cold_mask(n: int, cold_items: np.ndarray, caller: str) -> np.ndarray:
+    """Boolean mask of the ``cold_items`` rows among ``n``; ValueError unless both kinds are present."""
+    is_cold = np.zeros(n, dtype=bool)
+    is_cold[np.asarray(cold_items, dtype=np.int64)] = True
+    if not is_cold.any() or is_cold.all():
+        raise ValueError(f"{caller} needs both cold and warm items")
+    return is_cold
+
+
 def cold_reach(prefixes: Prefixes, codes: np.ndarray, cold_items: np.ndarray) -> dict[str, Any]:
     """Shares of the cold items whose code at each level, and whose prefix at each depth, no warm item has.
 
     ``cold_items``: row indices of the items withheld from training. Depth d's share counts the
     cold items whose first d codes match no warm item's (depth L: the whole SID is new).
     """
-    is_cold = np.zeros(len(codes), dtype=bool)
-    is_cold[np.asarray(cold_items, dtype=np.int64)] = True
-    if not is_cold.any() or is_cold.all():
-        raise ValueError("cold_reach needs both cold and warm items")
+    is_cold = _cold_mask(len(codes), cold_items, "cold_reach")
 
     def unseen(labels: np.ndarray) -> float:
         return float(np.mean(~np.isin(labels[is_cold], labels[~is_cold])))
@@ -152,25 +158,21 @@ def cold_reach(prefixes: Prefixes, codes: np.ndarray, cold_items: np.ndarray) ->
 
 
 def cold_neighbour_agreement(
-    prefixes: Prefixes, embeddings: np.ndarray, cold_items: np.ndarray, block: int = 1024
+    prefixes: Prefixes, embeddings: np.ndarray, cold_items: np.ndarray
 ) -> list[float]:
     """Per depth 1..L, the share of cold items whose prefix equals their nearest warm item's.
 
     The nearest warm item is the one of highest cosine similarity between ``embeddings`` rows
-    (the content vectors the tokenizers read). Ties go to the lowest row.
+    (the content vectors the tokenizers read): an exact L2 search on the unit-normalised rows.
     """
+    from quasid.quantize.kmeans import nearest  # faiss: loaded only by the callers that search
+
     n = len(embeddings)
-    is_cold = np.zeros(n, dtype=bool)
-    is_cold[np.asarray(cold_items, dtype=np.int64)] = True
-    if not is_cold.any() or is_cold.all():
-        raise ValueError("cold_neighbour_agreement needs both cold and warm items")
+    is_cold = _cold_mask(n, cold_items, "cold_neighbour_agreement")
     if len(prefixes.labels[0]) != n:
         raise ValueError(f"prefixes cover {len(prefixes.labels[0])} items but embeddings have {n} rows")
     x = np.asarray(embeddings, dtype=np.float32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     cold, warm = np.flatnonzero(is_cold), np.flatnonzero(~is_cold)
-    nearest = np.empty(len(cold), dtype=np.int64)
-    for lo in range(0, len(cold), block):
-        sims = x[cold[lo : lo + block]] @ x[warm].T
-        nearest[lo : lo + block] = warm[sims.argmax(axis=1)]
-    return [float(np.mean(labels[cold] == labels[nearest])) for labels in prefixes.labels]
+    nearest_warm = warm[nearest(x[cold], x[warm])]
+    return [float(np.mean(labels[cold] == labels[nearest_warm])) for labels in prefixes.labels]
