@@ -22,20 +22,44 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 RECOMMENDER = "sasrec_sid"
 
 
-def folder_rows(folder: Path) -> list[dict[str, Any]]:
-    """One row per current sasrec_sid cell of a cold-start bench folder."""
+def cold_setup(config: Any) -> tuple[Any, np.ndarray]:
+    """The data a cold-start bench's tokenizers read (with its embeddings) and its cold items."""
     from quasid import pipeline
-    from quasid.audit.usage import cold_neighbour_agreement, cold_reach, prefix_keys
-    from quasid.bench.config import BenchConfig
-    from quasid.bench.methods import method_sids
     from quasid.bench.recommenders import protocol_data
     from quasid.data.splits import cold_start_split
+
+    dataset = pipeline.load_data(config.data)
+    split = cold_start_split(dataset.interactions, frac=config.cold_frac, seed=config.split_seed)
+    tokenizer_data = protocol_data(dataset, config).tokenizer_data
+    # every table is compared with the content its tokenizers read, published ones included
+    tokenizer_data = pipeline.prepare_embeddings(tokenizer_data, config.embedding, 0, False)
+    return tokenizer_data, split.cold_items
+
+
+def table_reach(table: Any, tokenizer_data: Any, cold_items: np.ndarray) -> dict[str, Any]:
+    """``cold_reach`` of a SID table plus its per-depth agreement with the content neighbours."""
+    from quasid.audit.usage import cold_neighbour_agreement, cold_reach, prefix_keys
+
+    codes = table.full_codes()
+    prefixes = prefix_keys(codes, codes.max(axis=0) + 1)
+    reach = cold_reach(prefixes, codes, cold_items)
+    embeddings = tokenizer_data.catalog.require_embeddings()
+    reach["neighbour_prefix"] = cold_neighbour_agreement(prefixes, embeddings, cold_items)
+    return reach
+
+
+def folder_rows(folder: Path) -> list[dict[str, Any]]:
+    """One row per current sasrec_sid cell of a cold-start bench folder."""
+    from quasid.bench.config import BenchConfig
+    from quasid.bench.methods import method_sids
 
     results = json.loads((folder / "results.json").read_text())
     config = BenchConfig.from_dict(results["config"])
@@ -46,20 +70,12 @@ def folder_rows(folder: Path) -> list[dict[str, Any]]:
         for c in results["cells"]
         if c["recommender"] == RECOMMENDER and c["method"] and config.cell_matches(c)
     ]
-    dataset = pipeline.load_data(config.data)
-    split = cold_start_split(dataset.interactions, frac=config.cold_frac, seed=config.split_seed)
-    tokenizer_data = protocol_data(dataset, config).tokenizer_data
-    # every table is compared with the content its tokenizers read, published ones included
-    tokenizer_data = pipeline.prepare_embeddings(tokenizer_data, config.embedding, 0, False)
-    embeddings = tokenizer_data.catalog.require_embeddings()
+    tokenizer_data, cold_items = cold_setup(config)
     rows = []
     for cell in sorted(cells, key=lambda c: (c["method"], c["seed"])):
         spec, seed = config.method_spec(cell["method"]), int(cell["seed"])
         table = method_sids(spec, seed, tokenizer_data, config, folder / "runs", progress=False).table
-        codes = table.full_codes()
-        prefixes = prefix_keys(codes, codes.max(axis=0) + 1)
-        reach = cold_reach(prefixes, codes, split.cold_items)
-        reach["neighbour_prefix"] = cold_neighbour_agreement(prefixes, embeddings, split.cold_items)
+        reach = table_reach(table, tokenizer_data, cold_items)
         record = results["sids"].get(f"{spec.label}/s{seed}", {})
         rows.append(
             {
