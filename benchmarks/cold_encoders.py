@@ -89,15 +89,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", nargs="+", default=[], help="METHOD[:key=value...] of the bench config")
     args = ap.parse_args()
-    if common.render_only(args, render):
-        return
-    if not args.variants:
-        raise SystemExit("error: --variants takes one or more METHOD[:key=value...] of the bench config")
-    import torch
-
-    torch.set_num_threads(args.threads)
-    rows = [variant_row(v, args.config, args.seed) for v in args.variants]
-    common.finish(args, {"rows": rows}, render)
+    missing = "--variants takes one or more METHOD[:key=value...] of the bench config"
+    common.run_rows(args, render, args.variants, missing, lambda v: [variant_row(v, args.config, args.seed)])
 
 
 if __name__ == "__main__":

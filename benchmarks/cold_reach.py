@@ -135,15 +135,8 @@ def main() -> None:
     ap = common.parser(__doc__, "cold_reach", "cold-reach")
     ap.add_argument("--folders", nargs="+", type=Path, default=[])
     args = ap.parse_args()
-    if common.render_only(args, render):
-        return
-    if not args.folders:
-        raise SystemExit("error: --folders takes one or more cold-start bench folders")
-    import torch
-
-    torch.set_num_threads(args.threads)
-    rows = [row for folder in args.folders for row in folder_rows(folder)]
-    common.finish(args, {"rows": rows}, render)
+    missing = "--folders takes one or more cold-start bench folders"
+    common.run_rows(args, render, args.folders, missing, folder_rows)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,21 @@ def finish(args: argparse.Namespace, results: dict[str, Any], render: Render) ->
     results["command"] = command_line(args)
     write_json(args.out, results)
     render(results, args.doc)
+
+
+def run_rows(
+    args: argparse.Namespace,
+    render: Render,
+    items: list[Any],
+    missing: str,
+    rows_of: Callable[[Any], list[dict[str, Any]]],
+) -> None:
+    """The main of a script whose results are rows, one or more per item of a list option."""
+    if render_only(args, render):
+        return
+    if not items:
+        raise SystemExit(f"error: {missing}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    finish(args, {"rows": [row for item in items for row in rows_of(item)]}, render)
