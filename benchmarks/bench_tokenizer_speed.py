@@ -40,15 +40,17 @@ from quasid.io import atomic_open
 from quasid.metrics import sid_metrics
 from quasid.tokenizers import RQVAE, QuaSID, QuaSIDSeverity
 from quasid.tokenizers.base import ENCODE_BLOCK
+from quasid.tokenizers.rqvae import MLP_ENCODER
 
 SHAPE = {"n_levels": 3, "codebook_size": 256, "epochs": 100, "batch_size": 1024}
 #: reading -> (tokenizer class, settings, what the page says of them)
 READINGS: dict[str, tuple[type[QuaSID], dict[str, Any], str]] = {
     "public": (
         QuaSID,
-        SHAPE,
+        {**SHAPE, **MLP_ENCODER},  # the encoder the committed JSON measured (QuaSIDConfig's before issue 11)
         "the default reading (`quasid`, the public re-implementation's: banded HMR from the first "
-        "epoch, the co-occurrence mask and item-to-item InfoNCE, random batches, no resolution)",
+        "epoch, the co-occurrence mask and item-to-item InfoNCE, random batches, no resolution) with "
+        "RQ-VAE's MLP encoder (512-256-128, latent 32), its default when this was measured",
     ),
     "severity": (
         QuaSIDSeverity,  # benchmarks/bench_beauty.toml [method.quasid]

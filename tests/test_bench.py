@@ -22,6 +22,8 @@ from quasid.pipeline import load_data
 from quasid.rec.metrics import Ranks, ranking_metrics
 from quasid.sid.table import SIDTable
 from quasid.tokenizers import QuaSIDSeverityConfig
+from quasid.tokenizers.quasid import QuaSIDConfig
+from quasid.tokenizers.rqvae import MLP_ENCODER
 from test_cli import run_cli  # the CLI driver the CLI tests use
 
 DATA = "synthetic:n_items=300,n_users=120"
@@ -555,11 +557,37 @@ def test_the_reading_switch_keeps_our_readings_digests_under_its_new_name():
     # the first defaults of `quasid` are our reading's values, field by field
     ours = QuaSIDSeverityConfig()
     assert {k: getattr(ours, k) for k in FIRST_SOURCE_DEFAULTS["quasid"]} == FIRST_SOURCE_DEFAULTS["quasid"]
-    peer = {**base, "method": {"q": {"source": "quasid_peer", "n_levels": 3, "bf16": False}}}
+    peer = {**base, "method": {"q": {"source": "quasid_peer", "n_levels": 3, "bf16": False, **MLP_ENCODER}}}
     legacy_peer = BenchConfig.from_dict(peer).method_spec("q").to_dict()
     legacy_peer["params"] = {"n_levels": 3}
     del legacy_peer["disambiguate"]
     assert BenchConfig.from_dict(peer).sid_fingerprint("q") == _legacy_digest(severity, legacy_peer)
+
+
+def test_the_linear_encoder_default_keeps_the_digests_of_methods_that_pin_the_mlp():
+    """QuaSIDConfig's encoder became one linear map into 128-d after benches were committed with
+    RQ-VAE's MLP: a method pinning the MLP digests as the unpinned method did before, the unpinned
+    one now digests as the linear encoder, and our reading keeps the MLP."""
+    assert (QuaSIDConfig().hidden_dims, QuaSIDConfig().latent_dim) == ([], 128)
+    assert (QuaSIDSeverityConfig().hidden_dims, QuaSIDSeverityConfig().latent_dim) == ([512, 256, 128], 32)
+    base = {"data": "synthetic", "methods": ["q"], "seeds": [0], "embedding": {"pooling": "joined"}}
+    shape = {"n_levels": 3, "bf16": False}
+    for source in ("quasid", "quasid_peer"):
+        pinned = BenchConfig.from_dict({**base, "method": {"q": {"source": source, **shape, **MLP_ENCODER}}})
+        legacy = pinned.method_spec("q").to_dict()
+        # what the unpinned row digested to under the MLP default: the reading fields that differ from
+        # their first defaults (the public reading's, for `quasid`), and no encoder field
+        first = {k: v for k, v in FIRST_SOURCE_DEFAULTS.get(source, {}).items() if k not in MLP_ENCODER}
+        reading = {k: getattr(QuaSIDConfig(), k) for k, v in first.items() if getattr(QuaSIDConfig(), k) != v}
+        legacy["params"] = {"n_levels": 3, **reading}
+        del legacy["disambiguate"]
+        assert pinned.sid_fingerprint("q") == _legacy_digest(pinned, legacy)
+        unpinned = BenchConfig.from_dict({**base, "method": {"q": {"source": source, **shape}}})
+        linear = BenchConfig.from_dict(
+            {**base, "method": {"q": {"source": source, **shape, "hidden_dims": [], "latent_dim": 128}}}
+        )
+        assert unpinned.sid_fingerprint("q") != pinned.sid_fingerprint("q")
+        assert unpinned.sid_fingerprint("q") == linear.sid_fingerprint("q")
 
 
 def test_raising_the_epoch_cap_keeps_cells_stopped_by_patience_and_reruns_capped_ones():

@@ -40,6 +40,7 @@ from quasid.errors import ConfigError
 from quasid.rec.evaluate import TrainConfig
 from quasid.rec.sasrec import SASRecConfig
 from quasid.tokenizers import TOKENIZERS, get_tokenizer_class
+from quasid.tokenizers.rqvae import MLP_ENCODER
 
 #: Downstream recommenders, and whether each one reads SIDs.
 RECOMMENDERS: dict[str, bool] = {
@@ -90,9 +91,13 @@ FIRST_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 #: The same, for one tokenizer source: QuaSIDConfig's defaults were our reading until the public
 #: reading measured better downstream (issue 11); these are our reading's values of the fields that
-#: changed, so a ``quasid`` cell made before the switch is never taken for one made after it.
+#: changed, so a ``quasid`` cell made before the switch is never taken for one made after it. Later,
+#: QuaSIDConfig's encoder went from RQ-VAE's MLP to one linear map into 128-d (issue 11): the first
+#: encoder is recorded for both names of the public reading.
 FIRST_SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quasid_peer": MLP_ENCODER,
     "quasid": {
+        **MLP_ENCODER,
         "lambda_hmr": 50.0,
         "margin": 1.0,
         "warmup_epochs": 10,

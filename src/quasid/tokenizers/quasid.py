@@ -49,7 +49,7 @@ from quasid.qualify.repulsion import SCHEMES
 from quasid.qualify.resolution import benign_components, resolve_last_level
 from quasid.quantize.residual import QuantizerOutput
 from quasid.tokenizers.base import as_dataset
-from quasid.tokenizers.rqvae import RQVAE, RQVAEConfig
+from quasid.tokenizers.rqvae import MLP_ENCODER, RQVAE, RQVAEConfig
 
 #: What trains the codes on behaviour (``QuaSIDConfig.collab_objective``).
 COLLAB_OBJECTIVES = ("dual_tower", "cooccurrence")
@@ -59,6 +59,11 @@ COLLAB_OBJECTIVES = ("dual_tower", "cooccurrence")
 class QuaSIDConfig(RQVAEConfig):
     """QuaSID's settings; the defaults are the public re-implementation's reading (see the module)."""
 
+    # Encoder: one linear map into a 128-d latent instead of RQ-VAE's MLP. It keeps content
+    # neighbours on shared coarse codes, and measured better on every downstream judge of
+    # amazon-beauty-text, cold start included (docs/quasid.md, "Which encoder is the default").
+    latent_dim: int = 128
+    hidden_dims: list[int] = field(default_factory=list)
     # Hamming-guided Margin Repulsion
     lambda_hmr: float = 1.0
     tau: int = 1  # candidate pairs: Hamming distance <= tau
@@ -141,8 +146,10 @@ class QuaSIDSeverityConfig(QuaSIDConfig):
     the five CAVPM rules, the dual tower with a per-item collaborative input, batches composed of
     colliding items, and last-level resolution. lambda_hmr, margin and conflict_batches are the
     settings of every committed figure of this reading (docs/ablation.md; QUASID.md's starting
-    point was 1.0 / 0.5 / False)."""
+    point was 1.0 / 0.5 / False). It keeps RQ-VAE's MLP encoder, as every committed figure of it had."""
 
+    latent_dim: int = MLP_ENCODER["latent_dim"]
+    hidden_dims: list[int] = field(default_factory=lambda: list(MLP_ENCODER["hidden_dims"]))
     lambda_hmr: float = 50.0
     margin: float = 1.0
     warmup_epochs: int = 10

@@ -47,10 +47,14 @@ AuxiliaryLoss = Callable[[Tensor, Tensor, Tensor], Any]
 BatchTerms = Callable[[Tensor, Tensor, Tensor, int], tuple[dict[str, Tensor], Tensor]]
 
 
+#: TIGER's RQ-VAE encoder: an MLP 512-256-128 into a 32-d latent (RQVAEConfig's default).
+MLP_ENCODER: dict[str, Any] = {"hidden_dims": [512, 256, 128], "latent_dim": 32}
+
+
 @dataclass
 class RQVAEConfig(TokenizerConfig):
-    latent_dim: int = 32  # d: encoder output / codeword size
-    hidden_dims: list[int] = field(default_factory=lambda: [512, 256, 128])
+    latent_dim: int = MLP_ENCODER["latent_dim"]  # d: encoder output / codeword size
+    hidden_dims: list[int] = field(default_factory=lambda: list(MLP_ENCODER["hidden_dims"]))
     epochs: int = 200
     batch_size: int = 1024
     lr: float = 1e-3
