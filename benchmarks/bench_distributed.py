@@ -31,14 +31,13 @@ import common
 import torch
 
 from quasid.io import atomic_open
+from quasid.tokenizers import TOKENIZERS
 from quasid.tokenizers.rqvae import MLP_ENCODER
 
 METRICS = ("collision_rate", "harmful_collision_rate", "benign_collision_rate", "n_unique_sids")
 REPLICAS = {None: "-", True: "identical", False: "DIFFER"}
 #: The methods with pair losses.
 PAIR_METHODS = {"quasid", "quasid_peer", "quasid_severity", "rqvae_hmr", "rqvae_hmr_mask", "rqvae_cl"}
-#: The public reading's names, whose default encoder is now linear.
-MLP_METHODS = {"quasid", "quasid_peer"}
 
 
 def variants(method: str, processes: int) -> dict[str, tuple[int, list[str]]]:
@@ -55,7 +54,9 @@ def fit(data: str, method: str, processes: int, sets: list[str], run: Path, thre
     if processes > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     cmd = [*launcher, "-m", "quasid", "fit", data, "--method", method, "-o", str(run), "--no-progress"]
-    if method in MLP_METHODS:  # the encoder the committed JSON measured (QuaSIDConfig's before issue 11)
+    defaults = TOKENIZERS[method].config_class()
+    if getattr(defaults, "hidden_dims", MLP_ENCODER["hidden_dims"]) != MLP_ENCODER["hidden_dims"]:
+        # the encoder the committed JSON measured (QuaSIDConfig's default before issue 11)
         sets = [*(f"tokenizer.{k}={json.dumps(v)}" for k, v in MLP_ENCODER.items()), *sets]
     for item in sets:
         cmd += ["--set", item]

@@ -21,8 +21,7 @@ from quasid.errors import ConfigError, DataError
 from quasid.pipeline import load_data
 from quasid.rec.metrics import Ranks, ranking_metrics
 from quasid.sid.table import SIDTable
-from quasid.tokenizers import QuaSIDSeverityConfig
-from quasid.tokenizers.quasid import QuaSIDConfig
+from quasid.tokenizers import QuaSIDConfig, QuaSIDSeverityConfig
 from quasid.tokenizers.rqvae import MLP_ENCODER
 from test_cli import run_cli  # the CLI driver the CLI tests use
 
@@ -578,7 +577,8 @@ def test_the_linear_encoder_default_keeps_the_digests_of_methods_that_pin_the_ml
         # what the unpinned row digested to under the MLP default: the reading fields that differ from
         # their first defaults (the public reading's, for `quasid`), and no encoder field
         first = {k: v for k, v in FIRST_SOURCE_DEFAULTS.get(source, {}).items() if k not in MLP_ENCODER}
-        reading = {k: getattr(QuaSIDConfig(), k) for k, v in first.items() if getattr(QuaSIDConfig(), k) != v}
+        public = QuaSIDConfig()
+        reading = {k: getattr(public, k) for k, v in first.items() if getattr(public, k) != v}
         legacy["params"] = {"n_levels": 3, **reading}
         del legacy["disambiguate"]
         assert pinned.sid_fingerprint("q") == _legacy_digest(pinned, legacy)
