@@ -14,6 +14,7 @@ cell; no recommender metric is read.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -88,9 +89,28 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", nargs="+", default=[], help="METHOD[:key=value...] of the bench config")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of --out already measured for a listed variant and seed; fit only the rest",
+    )
     args = ap.parse_args()
+    # not part of the recorded command: a resumed run's rows are those the full command gives
+    done = previous_rows(args.out, args.seed) if vars(args).pop("resume") else {}
+
+    def rows_of(variant: str) -> list[dict[str, Any]]:
+        return [done.get(variant) or variant_row(variant, args.config, args.seed)]
+
     missing = "--variants takes one or more METHOD[:key=value...] of the bench config"
-    common.run_rows(args, render, args.variants, missing, lambda v: [variant_row(v, args.config, args.seed)])
+    common.run_rows(args, render, args.variants, missing, rows_of)
+
+
+def previous_rows(out: Path, seed: int) -> dict[str, dict[str, Any]]:
+    """The rows of an earlier run of this script for ``seed``, by variant (none if there is no file)."""
+    if not out.exists():
+        return {}
+    rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    return {r["variant"]: r for r in rows if r["seed"] == seed}
 
 
 if __name__ == "__main__":
