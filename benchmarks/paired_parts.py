@@ -20,6 +20,8 @@ from typing import Any
 from quasid.bench.paired import compare_cells
 from quasid.io import write_json
 
+DEFAULT_OUT = Path("benchmarks/results/paired_parts.json")
+
 
 def cells_of(spec: str, recommender: str) -> tuple[str, list[dict[str, Any]]]:
     """``FOLDER[,FOLDER...]:METHOD`` -> (spec, that method's finished cells of ``recommender``).
@@ -59,7 +61,7 @@ def main() -> None:
         metavar=("A", "B"),
         help="FOLDER[,FOLDER...]:METHOD twice (several folders pool one method's seeds)",
     )
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/paired_parts.json"))
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
     rows = []
     for a, b in args.pair:
@@ -73,7 +75,8 @@ def main() -> None:
         ci = "" if low is None else f" [{low:+.1%}, {high:+.1%}]"
         print(f"{name_a} vs {name_b} (seeds {result['seeds']}): {result['diff']:+.4f} NDCG@10, {gain}{ci}")
     pairs = " ".join(f"--pair {a} {b}" for a, b in args.pair)
-    command = f"python benchmarks/paired_parts.py --recommender {args.recommender} {pairs}"
+    out = "" if args.out == DEFAULT_OUT else f" --out {args.out}"
+    command = f"python benchmarks/paired_parts.py --recommender {args.recommender}{out} {pairs}"
     write_json(args.out, {"command": command, "pairs": rows})
 
 
