@@ -55,7 +55,7 @@ def fit(data: str, method: str, processes: int, sets: list[str], run: Path, thre
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     cmd = [*launcher, "-m", "quasid", "fit", data, "--method", method, "-o", str(run), "--no-progress"]
     defaults = TOKENIZERS[method].config_class()
-    if getattr(defaults, "hidden_dims", MLP_ENCODER["hidden_dims"]) != MLP_ENCODER["hidden_dims"]:
+    if any(getattr(defaults, k, v) != v for k, v in MLP_ENCODER.items()):
         # the encoder the committed JSON measured (QuaSIDConfig's default before issue 11)
         sets = [*(f"tokenizer.{k}={json.dumps(v)}" for k, v in MLP_ENCODER.items()), *sets]
     for item in sets:
