@@ -62,7 +62,7 @@ def folder_rows(folder: Path) -> list[dict[str, Any]]:
     from quasid.bench.methods import method_sids
 
     results = json.loads((folder / "results.json").read_text())
-    config = BenchConfig.from_dict(results["config"])
+    config = BenchConfig.from_results(results)
     if config.protocol != "cold_start":
         raise SystemExit(f"error: {folder} is a {config.protocol!r} bench: give cold-start bench folders")
     cells = [

@@ -92,7 +92,7 @@ def bench_tables(folder: Path, cache: Path) -> list[dict[str, Any]]:
     from quasid.data.interactions import Interactions
 
     results = json.loads((folder / "results.json").read_text())
-    config = BenchConfig.from_dict(results["config"])
+    config = BenchConfig.from_results(results)
     name = str(folder.relative_to(RESULTS_ROOT)) if folder.is_relative_to(RESULTS_ROOT) else folder.name
     cells: dict[tuple[str, int], dict[str, Any]] = {
         (c["method"], int(c["seed"])): c

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 from transformers import LogitsProcessorList
+from transformers.models.t5.modeling_t5 import T5DenseActDense
 
 from quasid.errors import ConfigError
+from quasid.rec.dropout import FastDropout
 from quasid.rec.evaluate import TrainConfig, Trainer
 from quasid.rec.tiger import LEVERS_OFF, Tiger, TigerConfig, TrieConstraint
 from quasid.rec.tiger.beam import TrieBeamSearch
-from quasid.rec.tiger.dropout import FastDropout, fast_dropout, keep_mask
+from quasid.rec.tiger.lean import LeanDenseActDense
 from quasid.sid.table import SIDTable
 
 SMALL = TigerConfig(d_model=32, num_encoder_layers=2, num_decoder_layers=2, num_heads=2, d_kv=16, d_ff=64)
@@ -70,26 +72,6 @@ def test_decode_switch_gives_the_same_rankings() -> None:
     np.testing.assert_array_equal(trie_model.recommend(hist, k=10), gen_model.recommend(hist, k=10))
 
 
-def test_keep_mask_is_a_bernoulli_mask_of_the_right_rate() -> None:
-    torch.manual_seed(0)
-    mask = keep_mask(torch.Size([1000, 1000]), 0.1, torch.device("cpu"), torch.float32)
-    keep = 1.0 - round(0.1 * 65536) / 65536
-    values = torch.unique(mask).tolist()
-    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1.0 / keep)
-    assert abs(float((mask == 0).float().mean()) - 0.1) < 2e-3
-    assert abs(float(mask.mean()) - 1.0) < 3e-3  # inverted dropout keeps the expectation
-    rows = (mask == 0).float().mean(1)  # no structure along the draw's int16 lanes
-    assert float(rows.std()) < 0.02
-    torch.manual_seed(0)
-    again = keep_mask(torch.Size([1000, 1000]), 0.1, torch.device("cpu"), torch.float32)
-    assert torch.equal(mask, again)  # the seeded torch generator drives it
-    x = torch.randn(4, 7)
-    assert fast_dropout(x, 0.1, training=False) is x
-    assert torch.equal(fast_dropout(x, 1.0, training=True), torch.zeros_like(x))
-    layer = FastDropout(0.3).eval()
-    assert layer(x) is x
-
-
 def test_fast_dropout_model_computes_the_stock_t5_loss() -> None:
     """With a drop rate too small to drop anything, the fast path (eager attention) equals stock T5's loss."""
     kw = {"dropout": 1e-9, "bf16": False, "sortish": False}
@@ -143,3 +125,25 @@ def test_lever_fields_are_validated() -> None:
     off = TigerConfig(**LEVERS_OFF)
     off.validate()
     assert off.beam_search == "generate" and not off.bf16 and not off.fast_dropout and not off.sortish
+
+
+def test_lean_feed_forward_computes_the_stock_block_bit_for_bit() -> None:
+    """The feed-forward without T5's bf16 -> fp32 -> bf16 round trip: the same loss and gradients,
+    exactly, under bf16 autocast and in float32."""
+    for bf16 in (True, False):
+        kw = {"dropout": 0.0, "bf16": bf16, "sortish": False}
+        lean, stock = _model(200, 8, **kw).train(), _model(200, 8, **kw).train()
+        assert sum(type(m) is LeanDenseActDense for m in lean.t5.modules()) == 4  # 2 + 2 blocks
+        for m in stock.t5.modules():
+            if type(m) is LeanDenseActDense:
+                m.__class__ = T5DenseActDense
+        ex = lean.examples([np.arange(12), np.arange(5, 30)])
+        batch = lean.histories.collate(ex, np.arange(len(ex)), 4)
+        losses = []
+        for model in (lean, stock):
+            loss = model.training_loss(batch)
+            loss.backward()
+            losses.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+        assert torch.equal(losses[0][0], losses[1][0])
+        for a, b in zip(losses[0][1], losses[1][1], strict=True):
+            assert torch.equal(a, b)

@@ -83,10 +83,12 @@ VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "sasrec_hybrid": 0, "ti
 FIRST_DEFAULTS: dict[str, dict[str, Any]] = {
     "tokenizer": {"bf16": False},  # RQVAEConfig.bf16: bf16 MLP training (issue 14)
     "tiger": {"bf16": False, "fast_dropout": False, "sortish": False},  # TigerConfig levers (issue 14)
-    # SASRecConfig.ce_bf16: bf16 products in the streamed cross-entropy (issue 14, docs/judges.md)
-    "sasrec_sid": {"ce_bf16": False},
-    "sasrec_id": {"ce_bf16": False},
-    "sasrec_hybrid": {"ce_bf16": False},
+    # SASRecConfig.ce_bf16: bf16 products in the streamed cross-entropy; fast_dropout: the quarter-draw
+    # dropout masks (issue 14, docs/judges.md)
+    **{
+        name: {"ce_bf16": False, "fast_dropout": False}
+        for name in ("sasrec_sid", "sasrec_id", "sasrec_hybrid")
+    },
     "embedding": {"pooling": "joined"},  # EmbeddingConfig.pooling: fields measured better (issue 11)
 }
 #: The same, for one tokenizer source: QuaSIDConfig's defaults were our reading until the public
@@ -190,6 +192,31 @@ class BenchConfig:
     tiger: RecommenderSettings = field(default_factory=RecommenderSettings)
 
     # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_results(cls, results: dict[str, Any]) -> BenchConfig:
+        """The config of a stored ``results.json``, as it meant when its cells ran.
+
+        A lever field of ``FIRST_DEFAULTS`` that the stored config leaves unwritten meant the library
+        default of its day, which may not be today's. The cells record the model settings they ran,
+        so such a field is pinned to the value every cell of that recommender recorded (its first
+        default when none recorded it: the field did not exist yet). Cells that disagree, or that
+        carry no record of their model, pin nothing: then only those matching today's meaning count.
+        """
+        values = copy.deepcopy(results["config"])
+        for name in RECOMMENDERS:
+            model = values.setdefault(name, {}).setdefault("model", {})
+            if not isinstance(model, dict):
+                continue
+            cells = [c for c in results.get("cells", []) if c["recommender"] == name]
+            if not cells or any("model" not in c for c in cells):
+                continue  # no record of what ran: today's meaning
+            recorded = [c["model"] for c in cells]
+            for key, first in FIRST_DEFAULTS.get(name, {}).items():
+                ran = {json.dumps(m.get(key, first)) for m in recorded}
+                if key not in model and len(ran) == 1:
+                    model[key] = json.loads(ran.pop())
+        return cls.from_dict(values)
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BenchConfig:
         """Build and validate; unknown keys are named with the valid ones."""

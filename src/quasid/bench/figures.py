@@ -29,7 +29,7 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
 
 def current(results: dict[str, Any]) -> tuple[BenchConfig, list[dict[str, Any]], list[dict[str, Any]]]:
     """(config, cells, SID records) that belong to the stored config (fingerprints match)."""
-    config = BenchConfig.from_dict(results["config"])
+    config = BenchConfig.from_results(results)
     planned = set(config.cells())
     cells = [
         c

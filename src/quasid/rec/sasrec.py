@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from quasid.errors import ConfigError, DataError
+from quasid.rec.dropout import use_fast_dropout
 from quasid.rec.losses import chunked_softmax_cross_entropy
 from quasid.rec.metrics import RANK_COUNTS, Ranks, rank_of_targets
 from quasid.sid.table import SIDTable
@@ -88,6 +89,11 @@ class SASRecConfig:
     # only (every other position of it feeds nothing the ranking reads)
     score_block: int = 64
     last_position_only: bool = True
+    # training lever (docs/judges.md): the dropout modules draw their masks with quasid.rec.dropout's
+    # quarter-draw generator (same Bernoulli rate to 2e-5; torch's per-element draw runs on one thread
+    # and was a seventh of a 2-thread step); the attention weights' dropout, fused inside
+    # nn.MultiheadAttention, keeps torch's
+    fast_dropout: bool = True
     init_std: float = 0.02  # std of the normal init of embeddings and linear layers
     seed: int = 0  # parameter initialisation
 
@@ -125,6 +131,19 @@ class SASRecConfig:
             raise ConfigError(f"SASRecConfig.rank_count={self.rank_count!r}: use one of {list(RANK_COUNTS)}")
         if not self.init_std > 0:
             raise ConfigError(f"SASRecConfig.init_std must be > 0, got {self.init_std!r}")
+
+
+#: Every speed lever off: the training and evaluation code path SASRec had before them (issue 14):
+#: the full fp32 [M, N] cross-entropy, two comparison masks per scored batch, each evaluation batch
+#: scored at once with its last block run at every position, torch's dropout.
+LEVERS_OFF: dict[str, Any] = {
+    "ce_chunk": 0,
+    "ce_bf16": False,
+    "rank_count": "compare",
+    "score_block": 0,
+    "last_position_only": False,
+    "fast_dropout": False,
+}
 
 
 class IdItemEmbedding(nn.Module):
@@ -276,6 +295,8 @@ class SASRec(nn.Module):
                 block, config.layers, norm=nn.LayerNorm(d), enable_nested_tensor=False
             )
             self.apply(self._init_weights)
+        if config.fast_dropout:
+            use_fast_dropout(self)
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Embedding):

@@ -1,17 +1,10 @@
-"""Dropout whose mask costs a quarter of the random draws: 16 random bits per element, four per int64 draw.
+"""T5 with the quarter-draw dropout of ``quasid.rec.dropout``, attention weights included.
 
-On a CPU, ``torch.nn.Dropout`` spends most of its time in the generator: one
-Mersenne-Twister draw per element (``bernoulli_``), about 10x the cost of the
-multiply it feeds. T5 applies dropout at every sublayer, inside the feed-forward
-and on every attention matrix, so on TIGER's training step the draws were a
-quarter of the profile. Drawing full-range int64s and reading each as four
-16-bit uniforms gives the same independent Bernoulli mask with a keep
-probability of ``round((1 - p) * 65536) / 65536`` (within 2e-5 of ``1 - p``),
-from the same seeded torch generator, at a quarter of the draws.
-
-``use_fast_dropout(t5)`` swaps every ``nn.Dropout`` of a Hugging Face T5 for
-``FastDropout`` and routes its attention through ``fast_attention`` (eager
-attention with the same mask; SDPA when not training, where there is no dropout).
+T5 applies dropout on every attention matrix too, inside Hugging Face's attention
+function, where swapping modules cannot reach it. ``use_fast_t5_dropout(t5)``
+swaps every ``nn.Dropout`` for ``FastDropout`` and routes attention through
+``fast_attention`` (eager attention with the same mask; SDPA when not training,
+where there is no dropout).
 """
 
 from __future__ import annotations
@@ -24,35 +17,9 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
+from quasid.rec.dropout import fast_dropout, use_fast_dropout
+
 ATTENTION = "quasid_fast_dropout"  # the name fast_attention is registered under
-
-
-def keep_mask(shape: torch.Size, p: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """``shape`` of ``0`` (dropped) or ``1 / keep`` (kept), with drop probability ``p`` to 16 bits."""
-    n = 1
-    for s in shape:
-        n *= int(s)
-    draws = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1)
-    bits = draws.view(torch.int16)[:n].view(shape)  # each uniform over [-32768, 32767]
-    threshold = round(p * 65536)  # drop when below it (counted from the bottom)
-    keep = 1.0 - threshold / 65536
-    return (bits >= threshold - 32768).to(dtype).mul_(1.0 / keep)
-
-
-def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """``nn.functional.dropout`` semantics (inverted dropout, identity when not training or ``p == 0``)."""
-    if not training or p == 0.0:
-        return x
-    if p >= 1.0:
-        return torch.zeros_like(x)
-    return x * keep_mask(x.shape, p, x.device, x.dtype)
-
-
-class FastDropout(nn.Dropout):
-    """``nn.Dropout`` with the quarter-draw mask (same ``p``, same train/eval behaviour, same state)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fast_dropout(x, self.p, self.training)
 
 
 def fast_attention(
@@ -93,10 +60,7 @@ AttentionInterface.register(ATTENTION, fast_attention)
 AttentionMaskInterface.register(ATTENTION, eager_mask)  # additive float masks, causal never left implicit
 
 
-def use_fast_dropout(model: nn.Module) -> None:
-    """Swap the ``nn.Dropout`` modules of ``model`` for ``FastDropout``, its attention for fast_attention."""
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if type(child) is nn.Dropout:
-                setattr(parent, name, FastDropout(child.p, child.inplace))
-    model.set_attn_implementation(ATTENTION)
+def use_fast_t5_dropout(t5: nn.Module) -> None:
+    """Swap the ``nn.Dropout`` modules of a T5 for ``FastDropout``, its attention for fast_attention."""
+    use_fast_dropout(t5)
+    t5.set_attn_implementation(ATTENTION)

@@ -28,8 +28,9 @@ from transformers import GenerationConfig, LogitsProcessorList, T5Config, T5ForC
 
 from quasid.errors import ConfigError, DataError
 from quasid.rec.tiger.beam import TrieBeamSearch
-from quasid.rec.tiger.dropout import use_fast_dropout
+from quasid.rec.tiger.dropout import use_fast_t5_dropout
 from quasid.rec.tiger.examples import ExampleRef, HistoryEncoder, PrefixExamples
+from quasid.rec.tiger.lean import use_lean_feed_forward
 from quasid.rec.tiger.trie import SIDTrie, TrieConstraint
 from quasid.rec.tiger.vocab import BOS, EOS, PAD, SIDVocab, item_tokens
 from quasid.sid.table import SIDTable
@@ -158,8 +159,9 @@ class Tiger(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.t5 = T5ForConditionalGeneration(config.t5_config(self.vocab))
+        use_lean_feed_forward(self.t5)  # exact in every precision: no switch
         if config.fast_dropout:
-            use_fast_dropout(self.t5)
+            use_fast_t5_dropout(self.t5)
         if config.sortish:  # Trainer batches by length only when the model gives lengths
             self.example_length = self._example_length
 
