@@ -623,22 +623,22 @@ def test_raising_the_epoch_cap_keeps_cells_stopped_by_patience_and_reruns_capped
 
 
 def test_a_stored_config_means_the_defaults_its_cells_ran_with():
-    """A results.json written before SASRecConfig.fast_dropout existed leaves it unwritten, and its
-    cells record no such field: read back, the config means the first default, so its cells stay
+    """A results.json written before SASRecConfig.ce_bf16 existed leaves it unwritten, and its cells
+    record no such field: read back, the config means the first default (float32), so its cells stay
     current; a folder whose cells ran both meanings keeps only today's."""
     config = BenchConfig.from_dict({"data": "synthetic", "methods": ["rqvae"], "seeds": [0, 1]})
-    before = config.override(["sasrec_sid.model.fast_dropout=false"])  # what the config meant then
+    before = config.override(["sasrec_sid.model.ce_bf16=false"])  # what the config meant then
     results = _results(before, {("sasrec_sid", "rqvae"): [0.2, 0.3]})
     results["config"] = config.to_dict()  # as written: the field unset
     for cell in results["cells"]:
-        cell["model"] = {"ce_bf16": True, "seed": 0}  # no fast_dropout: it did not exist yet
+        cell["model"] = {"ce_chunk": 64, "seed": 0}  # no ce_bf16: it did not exist yet
     assert not config.cell_matches(results["cells"][0])  # today's default is another configuration
-    assert BenchConfig.from_results(results).sasrec_sid.model == {"ce_bf16": True, "fast_dropout": False}
+    assert BenchConfig.from_results(results).sasrec_sid.model == {"ce_bf16": False, "fast_dropout": False}
     assert len(bench_figures.current(results)[1]) == 2
     today = results["cells"][1] | {
         "fingerprint": config.cell_fingerprint("sasrec_sid", "rqvae", 1),
-        "model": {"ce_bf16": True, "fast_dropout": True, "seed": 0},
+        "model": {"ce_chunk": 64, "ce_bf16": True, "seed": 0},
     }
     results["cells"][1] = today  # one cell re-run under today's default: no single meaning
-    assert BenchConfig.from_results(results).sasrec_sid.model == {"ce_bf16": True}  # agreed on
+    assert BenchConfig.from_results(results).sasrec_sid.model == {"fast_dropout": False}  # agreed on
     assert [c["seed"] for c in bench_figures.current(results)[1]] == [1]
