@@ -46,19 +46,12 @@ from quasid.bench.recommenders import build_model, protocol_data
 from quasid.bench.single import STAND_IN
 from quasid.io import atomic_open, write_json
 from quasid.rec.evaluate import EvalSet, Trainer
+from quasid.rec.sasrec import LEVERS_OFF as SASREC_LEVERS_OFF
 from quasid.rec.tiger import LEVERS_OFF as TIGER_LEVERS_OFF
 from quasid.rec.tiger import Tiger
 
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
 QUALITY_KEYS = ("quality_runs", "sasrec_quality")  # recorded by --quality / --sasrec-quality
-#: SASRec's levers off (its switches in SASRecConfig): the full [M, N] fp32 cross-entropy.
-SASREC_LEVERS_OFF: dict[str, Any] = {
-    "ce_chunk": 0,
-    "ce_bf16": False,
-    "rank_count": "compare",
-    "score_block": 0,
-    "last_position_only": False,
-}
 LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
 
 #: Op classes of the profile, by substring of the aten op name (first match wins).
@@ -290,6 +283,7 @@ def add_sasrec_quality(results_path: Path, folders: list[Path], method: str, doc
                         "patience": c["train"]["patience"],
                         "seed": c["seed"],
                         "ce_bf16": bool(c["model"].get("ce_bf16", False)),
+                        "fast_dropout": bool(c["model"].get("fast_dropout", False)),
                         "best_epoch": c["best_epoch"],
                         "epochs_run": c["epochs_run"],
                         "stop": c["stop"],
@@ -300,10 +294,16 @@ def add_sasrec_quality(results_path: Path, folders: list[Path], method: str, doc
                 )
     results["sasrec_quality"] = {
         "method": method,
-        "cells": sorted(cells, key=lambda c: (c["ce_bf16"], c["seed"])),
+        "cells": sorted(cells, key=lambda c: (_setting(c), c["seed"])),
     }
     write_json(results_path, results)
     render(results, doc)
+
+
+def _setting(cell: dict[str, Any]) -> str:
+    """A quality cell's training levers: the cross-entropy's products, and the dropout masks' draw."""
+    name = "bf16" if cell["ce_bf16"] else "fp32"
+    return name + (" + fast dropout" if cell.get("fast_dropout") else "")
 
 
 def _sasrec_quality(results: dict[str, Any]) -> list[str]:
@@ -314,16 +314,17 @@ def _sasrec_quality(results: dict[str, Any]) -> list[str]:
     patience = ", ".join(str(p) for p in sorted({c["patience"] for c in q["cells"]}))
     lines = [
         f"SASRec on SIDs, converged cells of `quasid bench` (method `{q['method']}`, {data}, patience "
-        f"{patience} on validation NDCG@10): the same cells, float32 and bf16 products in the streamed "
-        "cross-entropy.",
+        f"{patience} on validation NDCG@10): the same cells under each setting of the training levers "
+        "that change the arithmetic (fp32 or bf16 products in the streamed cross-entropy; torch's "
+        "dropout draw or the quarter-draw one, `fast_dropout`).",
         "",
-        "| cross-entropy products | seed | best epoch | epochs run | valid NDCG@10 | test NDCG@10 | "
+        "| training levers | seed | best epoch | epochs run | valid NDCG@10 | test NDCG@10 | "
         "test Recall@10 | folder |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by: dict[str, list[float]] = {}
     for c in q["cells"]:
-        name = "bf16" if c["ce_bf16"] else "fp32"
+        name = _setting(c)
         by.setdefault(name, []).append(c["test_ndcg@10"])
         lines.append(
             f"| {name} | {c['seed']} | {c['best_epoch']} | {c['epochs_run']} | {c['valid_ndcg@10']:.4f} | "
@@ -336,15 +337,19 @@ def _sasrec_quality(results: dict[str, Any]) -> list[str]:
             f"- {name}: test NDCG@10 {np.mean(values):.4f} ± {spread:.4f} "
             f"(min {min(values):.4f}, max {max(values):.4f}, {len(values)} seeds)"
         )
-    if {"fp32", "bf16"} <= by.keys() and len(by["fp32"]) > 1:
-        mean32, std32 = float(np.mean(by["fp32"])), float(np.std(by["fp32"], ddof=1))
-        delta = float(np.mean(by["bf16"])) - mean32
-        inside = min(by["fp32"]) <= np.mean(by["bf16"]) <= max(by["fp32"])
-        lines.append(
-            f"- bf16 - fp32: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} float32 seed "
-            f"standard deviations; the bf16 mean is {'inside' if inside else 'outside'} the float32 "
-            "seeds' range."
-        )
+    base = by.get("fp32", [])
+    if len(base) > 1:  # every setting against the code path before the levers
+        mean32, std32 = float(np.mean(base)), float(np.std(base, ddof=1))
+        for name, values in by.items():
+            if name == "fp32":
+                continue
+            delta = float(np.mean(values)) - mean32
+            inside = min(base) <= np.mean(values) <= max(base)
+            lines.append(
+                f"- {name} - fp32: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} "
+                f"float32 seed standard deviations; its mean is {'inside' if inside else 'outside'} "
+                "the float32 seeds' range."
+            )
     return lines
 
 
@@ -365,14 +370,17 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "token on attribute LSA vectors). Levers **off** is each model's `LEVERS_OFF` (the code path "
         "before issue 14: SASRec's full fp32 [M, N] cross-entropy, two comparison masks per scored "
         "batch, each evaluation batch of 1,024 users scored at once and its last block run at every "
-        "position; TIGER's Hugging Face `generate()`, "
-        "stock dropout, no bf16, random batches cut in micro-batches of 64); **on** is the defaults "
-        "(SASRec: the streamed cross-entropy with its gradient taken in the forward pass, bf16 "
-        "products; ranks counted from one in-place sign pass, 64 users scored at a time so that "
+        "position; TIGER's Hugging Face `generate()`, stock dropout, no bf16, "
+        "random batches cut in micro-batches of 64); **on** is the defaults (SASRec: the streamed "
+        "cross-entropy with its gradient taken in the forward pass, bf16 products; torch's dropout "
+        "in both columns, since the quarter-draw one (`fast_dropout`) failed the quality check "
+        "below; ranks counted from one in-place sign pass, 64 users scored at a time so that "
         "their scores stay in the core's L2 cache through the count, the last block run at each "
-        "history's last position only). The mask count of the off column was "
-        "itself made cheaper in the same change (masks counted as bytes, not cast to float), so its "
-        "scoring passes are faster than the code before issue 14 was. Both settings run in the same "
+        "history's last position only; TIGER: bf16 autocast, "
+        "the quarter-draw dropout, length-sorted batches in one micro-batch of 256, the trie beam "
+        "search over 128 users at a time). The mask count of the off column was itself made cheaper "
+        "in the same change (masks counted as bytes, not cast to float), so its scoring passes are "
+        "faster than the code before issue 14 was. Both settings run in the same "
         "process, back to back per thread count, so they see the same load.",
         "",
         "Epochs are extrapolated from "
