@@ -40,7 +40,9 @@ def fast_attention(
             position_bias=position_bias, **kwargs,
         )  # fmt: skip
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
-    weights = torch.matmul(query, key.transpose(2, 3)) * scaling  # [b, H, q, k]
+    weights = torch.matmul(query, key.transpose(2, 3))  # [b, H, q, k]
+    if scaling != 1.0:  # T5 folds the scale into its initialisation (scaling 1.0): no pass over [b, H, q, k]
+        weights = weights * scaling
     if position_bias is not None:
         weights = weights + position_bias
     if attention_mask is None and getattr(module, "is_causal", False) and query.shape[2] > 1:
