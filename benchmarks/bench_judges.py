@@ -51,7 +51,7 @@ from quasid.rec.tiger import LEVERS_OFF as TIGER_LEVERS_OFF
 from quasid.rec.tiger import Tiger
 
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
-QUALITY_KEYS = ("quality_runs", "sasrec_quality")  # recorded by --quality / --sasrec-quality
+QUALITY_KEYS = ("quality",)  # recorded by --quality
 LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
 
 #: Op classes of the profile, by substring of the aten op name (first match wins).
@@ -259,31 +259,34 @@ def run(args: Any) -> dict[str, Any]:
     return results
 
 
-def add_quality(results_path: Path, runs: list[Path], doc: Path) -> None:
-    """Record ``benchmarks/tiger_beauty.py`` outputs (levers off / on) as the quality check, re-render."""
-    results = json.loads(results_path.read_text())
-    results["quality_runs"] = [{"file": str(p), **json.loads(p.read_text())} for p in runs]
-    write_json(results_path, results)
-    render(results, doc)
+#: The training levers that change a judge's arithmetic (the rest are exact), as a quality cell names them.
+ARITHMETIC_LEVERS: dict[str, dict[str, str]] = {
+    "sasrec_sid": {"ce_bf16": "bf16", "fast_dropout": "fast dropout"},
+    "tiger": {"bf16": "bf16", "fast_dropout": "fast dropout", "sortish": "length-sorted batches"},
+}
+BASELINE = "fp32"  # every arithmetic lever off: the code path before issue 14
 
 
-def add_sasrec_quality(results_path: Path, folders: list[Path], method: str, doc: Path) -> None:
-    """Record the sasrec_sid cells of ``method`` in bench ``folders`` (one per cross-entropy setting,
-    same seeds) as SASRec's quality check, and re-render."""
+def add_bench_quality(
+    results_path: Path, recommender: str, folders: list[Path], method: str, doc: Path
+) -> None:
+    """Record the ``recommender`` cells of ``method`` in bench ``folders`` (the same cells under each
+    setting of its arithmetic levers) as that judge's quality check, and re-render."""
     results = json.loads(results_path.read_text())
     cells = []
     for folder in folders:
         bench = json.loads((folder / "results.json").read_text())
         for c in bench["cells"]:
-            if c["recommender"] == "sasrec_sid" and c["method"] == method:
+            if c["recommender"] == recommender and c["method"] == method:
+                model = c["model"]
                 cells.append(
                     {
                         "folder": str(folder),
                         "data": bench["config"]["data"],
                         "patience": c["train"]["patience"],
+                        "epoch_cap": c["train"]["epochs"],
                         "seed": c["seed"],
-                        "ce_bf16": bool(c["model"].get("ce_bf16", False)),
-                        "fast_dropout": bool(c["model"].get("fast_dropout", False)),
+                        "levers": {k: bool(model.get(k, False)) for k in ARITHMETIC_LEVERS[recommender]},
                         "best_epoch": c["best_epoch"],
                         "epochs_run": c["epochs_run"],
                         "stop": c["stop"],
@@ -292,43 +295,49 @@ def add_sasrec_quality(results_path: Path, folders: list[Path], method: str, doc
                         "test_recall@10": c["test"]["recall@10"],
                     }
                 )
-    results["sasrec_quality"] = {
+    if not cells:
+        raise SystemExit(f"no {recommender} cells of method {method!r} in {[str(f) for f in folders]}")
+    results.setdefault("quality", {})[recommender] = {
         "method": method,
-        "cells": sorted(cells, key=lambda c: (_setting(c), c["seed"])),
+        "cells": sorted(cells, key=lambda c: (_setting(recommender, c), c["seed"])),
     }
     write_json(results_path, results)
     render(results, doc)
 
 
-def _setting(cell: dict[str, Any]) -> str:
-    """A quality cell's training levers: the cross-entropy's products, and the dropout masks' draw."""
-    name = "bf16" if cell["ce_bf16"] else "fp32"
-    return name + (" + fast dropout" if cell.get("fast_dropout") else "")
+def _setting(recommender: str, cell: dict[str, Any]) -> str:
+    """A quality cell's arithmetic levers that are on, by name (``fp32`` when none is)."""
+    names = ARITHMETIC_LEVERS[recommender]
+    return " + ".join(label for key, label in names.items() if cell["levers"][key]) or BASELINE
 
 
-def _sasrec_quality(results: dict[str, Any]) -> list[str]:
-    q = results.get("sasrec_quality")
+def _quality(results: dict[str, Any], recommender: str) -> list[str]:
+    judge = {"sasrec_sid": "SASRec on SIDs", "tiger": "TIGER compact"}[recommender]
+    q = results.get("quality", {}).get(recommender)
     if not q:
-        return ["(no SASRec quality run recorded)"]
+        return [f"({judge}: no quality run recorded)"]
     data = ", ".join(sorted({c["data"] for c in q["cells"]}))
     patience = ", ".join(str(p) for p in sorted({c["patience"] for c in q["cells"]}))
+    caps = ", ".join(str(p) for p in sorted({c["epoch_cap"] for c in q["cells"]}))
+    levers = "; ".join(f"`{k}`" for k in ARITHMETIC_LEVERS[recommender])
     lines = [
-        f"SASRec on SIDs, converged cells of `quasid bench` (method `{q['method']}`, {data}, patience "
-        f"{patience} on validation NDCG@10): the same cells under each setting of the training levers "
-        "that change the arithmetic (fp32 or bf16 products in the streamed cross-entropy; torch's "
-        "dropout draw or the quarter-draw one, `fast_dropout`).",
+        f"{judge}, cells of `quasid bench` (method `{q['method']}`, {data}, patience {patience} on "
+        f"validation NDCG@10, at most {caps} epochs): the same cells under each setting of the training "
+        f"levers that change the arithmetic ({levers}; *{BASELINE}* = all of them off, the code path "
+        "before issue 14).",
         "",
-        "| training levers | seed | best epoch | epochs run | valid NDCG@10 | test NDCG@10 | "
+        "| training levers | seed | best epoch | epochs run | stop | valid NDCG@10 | test NDCG@10 | "
         "test Recall@10 | folder |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by: dict[str, list[float]] = {}
     for c in q["cells"]:
-        name = _setting(c)
+        name = _setting(recommender, c)
         by.setdefault(name, []).append(c["test_ndcg@10"])
         lines.append(
-            f"| {name} | {c['seed']} | {c['best_epoch']} | {c['epochs_run']} | {c['valid_ndcg@10']:.4f} | "
-            f"{c['test_ndcg@10']:.4f} | {c['test_recall@10']:.4f} | `{c['folder']}` |"
+            f"| {name} | {c['seed']} | {c['best_epoch']} | {c['epochs_run']} | {c['stop']} | "
+            f"{c['valid_ndcg@10']:.4f} | {c['test_ndcg@10']:.4f} | {c['test_recall@10']:.4f} | "
+            f"`{c['folder']}` |"
         )
     lines.append("")
     for name, values in by.items():
@@ -337,19 +346,23 @@ def _sasrec_quality(results: dict[str, Any]) -> list[str]:
             f"- {name}: test NDCG@10 {np.mean(values):.4f} ± {spread:.4f} "
             f"(min {min(values):.4f}, max {max(values):.4f}, {len(values)} seeds)"
         )
-    base = by.get("fp32", [])
+    base = by.get(BASELINE, [])
     if len(base) > 1:  # every setting against the code path before the levers
         mean32, std32 = float(np.mean(base)), float(np.std(base, ddof=1))
         for name, values in by.items():
-            if name == "fp32":
+            if name == BASELINE:
                 continue
             delta = float(np.mean(values)) - mean32
             inside = min(base) <= np.mean(values) <= max(base)
             lines.append(
-                f"- {name} - fp32: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} "
-                f"float32 seed standard deviations; its mean is {'inside' if inside else 'outside'} "
-                "the float32 seeds' range."
+                f"- {name} - {BASELINE}: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} "
+                f"{BASELINE} seed standard deviations; its mean is {'inside' if inside else 'outside'} "
+                f"the {BASELINE} seeds' range."
             )
+    elif base:
+        lines.append(
+            f"- {BASELINE} has {len(base)} seed here, so no seed spread to hold the others against yet."
+        )
     return lines
 
 
@@ -451,38 +464,13 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "",
         "## Quality",
         "",
-        *_sasrec_quality(results),
+        *_quality(results, "sasrec_sid"),
         "",
-        *_quality(results),
+        *_quality(results, "tiger"),
         "",
     ]
     with atomic_open(doc) as fh:
         fh.write("\n".join(lines))
-
-
-def _quality(results: dict[str, Any]) -> list[str]:
-    runs = results.get("quality_runs") or []
-    if not runs:
-        return ["(no quality run recorded)"]
-    lines = [
-        "TIGER compact, `benchmarks/tiger_beauty.py` (stand-in SIDs, seed 0, validation on 4,000 users, "
-        "test on every user); the levers of each run are in its model settings:",
-        "",
-        "| run | levers | epochs run | best epoch | s / epoch | test Recall@10 | test NDCG@10 | "
-        "valid NDCG@10 by epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in runs:
-        lever = "off" if r["model"].get("beam_search") == "generate" else "on"
-        t = r["test"]
-        lines.append(
-            f"| `{r['file']}` | {lever} | {r['epochs_run']} | {r['best_epoch']} | "
-            f"{r['seconds_per_epoch_train']} | {t['recall@10']:.4f} | {t['ndcg@10']:.4f} | "
-            f"{r['valid_ndcg@10_by_epoch']} |"
-        )
-    if {"off", "on"} - {"off" if r["model"].get("beam_search") == "generate" else "on" for r in runs}:
-        lines += ["", "Only one lever setting is recorded here, so this is not an old-vs-new comparison."]
-    return lines
 
 
 def main() -> None:
@@ -492,26 +480,21 @@ def main() -> None:
     ap.add_argument("--eval-users", type=int, default=512, help="test users timed per pass (extrapolated)")
     ap.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2])
     ap.add_argument(
-        "--quality", type=Path, nargs="+", help="with --render: record these tiger_beauty.py outputs"
-    )
-    ap.add_argument(
-        "--sasrec-quality",
+        "--quality",
         type=Path,
         nargs="+",
-        help="with --render: record the sasrec_sid cells of --quality-method in these bench folders",
+        help="with --render: record the --quality-judge cells of --quality-method in these bench folders",
     )
-    ap.add_argument("--quality-method", default="lcrec", help="the bench method of --sasrec-quality")
+    ap.add_argument("--quality-judge", choices=sorted(ARITHMETIC_LEVERS), default="sasrec_sid")
+    ap.add_argument("--quality-method", default="lcrec", help="the bench method of --quality")
     args = ap.parse_args()
     if args.render is not None and args.quality:
-        add_quality(args.render, args.quality, args.doc)
-        return
-    if args.render is not None and args.sasrec_quality:
-        add_sasrec_quality(args.render, args.sasrec_quality, args.quality_method, args.doc)
+        add_bench_quality(args.render, args.quality_judge, args.quality, args.quality_method, args.doc)
         return
     if render_only(args, render):
         return
     results = run(args)
-    if args.out.exists():  # the quality checks are recorded apart (--quality, --sasrec-quality): keep them
+    if args.out.exists():  # the quality checks are recorded apart (--quality): keep them
         previous = json.loads(args.out.read_text())
         results.update({k: previous[k] for k in QUALITY_KEYS if k in previous})
     finish(args, results, render)
