@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import finish, parser, render_only
+from common import finish, machine, parser, render_only
 from torch.profiler import ProfilerActivity, profile
 
 from quasid import pipeline
@@ -228,7 +227,7 @@ def run(args: Any) -> dict[str, Any]:
         "users": len(env["test"]),
         "items": env["dataset"].catalog.n_items,
         "sids": env["sids"],
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
+        "machine": machine(),
         "steps_timed": {j: args.steps if j != "tiger" else args.tiger_steps for j in JUDGES},
         "eval_users_timed": len(env["eval_sample"]),
         "levers_off": LEVERS_OFF,
@@ -366,6 +365,16 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
     return lines
 
 
+def _machine(m: dict[str, Any]) -> str:
+    if "bf16_matmul_isa" not in m:  # recorded before the CPU model was
+        return f"Machine: {m['cpu']}, torch {m['torch']} (the CPU model was not recorded)."
+    return (
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs, bf16 matmul instructions: {m['bf16_matmul_isa']}, "
+        f"torch {m['torch']}. The bf16 levers' gains depend on those instructions (AMX runs bf16 "
+        "products several times faster than AVX512-BF16), so a ratio holds for the CPU it was measured on."
+    )
+
+
 def _ratio(off: float, on: float) -> str:
     return f"{off / on:.2f}x" if on > 0 else "n/a"
 
@@ -404,6 +413,8 @@ def render(results: dict[str, Any], doc: Path) -> None:
         f"{results['eval_users_timed']} test users and scaled to the pass's users (it validates on a "
         "4,000-user subsample). Absolute seconds depend on the machine's load; the off/on ratio of one "
         "run is the figure to quote.",
+        "",
+        _machine(results["machine"]),
         "",
         "## Time per epoch and per pass",
         "",

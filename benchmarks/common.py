@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from quasid.bench.runner import cpu_model
 from quasid.config import EmbeddingConfig
 from quasid.io import write_json
 
@@ -22,6 +26,21 @@ from quasid.io import write_json
 TEXT_EMBEDDING = EmbeddingConfig(source="text", pooling="joined")
 
 Render = Callable[[dict[str, Any], Path], None]
+
+
+def machine() -> dict[str, Any]:
+    """The CPU a run's timings come from, and which bf16 matmul instructions it has (AMX tiles run bf16
+    products several times faster than AVX512-BF16, so every bf16 lever's gain depends on it)."""
+    try:
+        flags = next(
+            (line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("flags")),
+            [],
+        )  # fmt: skip
+    except OSError:
+        flags = []
+    isa = "AMX-BF16" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else "none"
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "bf16_matmul_isa": isa, "torch": torch.__version__}
 
 
 def parser(doc: str, name: str, page: str) -> argparse.ArgumentParser:
