@@ -314,7 +314,7 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
     judge = {"sasrec_sid": "SASRec on SIDs", "tiger": "TIGER compact"}[recommender]
     q = results.get("quality", {}).get(recommender)
     if not q:
-        return [f"({judge}: no quality run recorded)"]
+        return [f"({judge}: no quality check recorded in this results file; `--quality` records one)"]
     data = ", ".join(sorted({c["data"] for c in q["cells"]}))
     patience = ", ".join(str(p) for p in sorted({c["patience"] for c in q["cells"]}))
     caps = ", ".join(str(p) for p in sorted({c["epoch_cap"] for c in q["cells"]}))
