@@ -51,6 +51,9 @@ from quasid.rec.tiger import LEVERS_OFF as TIGER_LEVERS_OFF
 from quasid.rec.tiger import Tiger
 
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
+DEFAULT_RESULTS = (
+    "benchmarks/results/judges.json"  # where the runs before ``results_file`` was recorded wrote
+)
 QUALITY_KEYS = ("quality",)  # recorded by --quality
 LEVERS_OFF = {"sasrec_sid": SASREC_LEVERS_OFF, "sasrec_id": SASREC_LEVERS_OFF, "tiger": TIGER_LEVERS_OFF}
 
@@ -396,7 +399,8 @@ def render(results: dict[str, Any], doc: Path) -> None:
     lines = [
         "# Judge speed: SASRec and TIGER on amazon-beauty",
         "",
-        "<!-- rendered by benchmarks/bench_judges.py from benchmarks/results/judges.json; do not edit -->",
+        f"<!-- rendered by benchmarks/bench_judges.py from {results.get('results_file', DEFAULT_RESULTS)}; "
+        "do not edit -->",
         "",
         f"Command: `{results['command']}`. {results['users']:,} users, {results['items']:,} items; SIDs "
         f"{results['sids'].get('label')} (the scripts' stand-in: RQ-KMeans 3 x 256 + dedup "
@@ -422,8 +426,8 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "epoch's batch sizes. SASRec's validation and test passes are timed whole (every user, scores "
         "over the whole catalog, always fp32); TIGER's beam-20 constrained decode is timed on "
         f"{results['eval_users_timed']} test users and scaled to the pass's users (it validates on a "
-        "4,000-user subsample). Absolute seconds depend on the machine's load; the off/on ratio of one "
-        "run is the figure to quote.",
+        "4,000-user subsample). Absolute seconds depend on the machine's load; the off/on ratio, taken "
+        "within one run, is the figure to quote.",
         "",
         _machine(results["machine"]),
         "",
@@ -457,7 +461,9 @@ def render(results: dict[str, Any], doc: Path) -> None:
                     pairs = zip(repeats[j]["off"][threads], repeats[j]["on"][threads], strict=True)
                     ratios = [a[key] / b[key] for a, b in pairs]
                     ratio = f"{np.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
-                lines.append(f"| {names[j]} | {threads} | {label} | {round(off, 2)} | {round(on, 2)} | {ratio} |")
+                lines.append(
+                    f"| {names[j]} | {threads} | {label} | {round(off, 2)} | {round(on, 2)} | {ratio} |"
+                )
     lines += [
         "",
         "## Ceilings on this CPU (measured in the same run)",
@@ -533,6 +539,7 @@ def main() -> None:
     if render_only(args, render):
         return
     results = run(args)
+    results["results_file"] = str(args.out)
     if args.out.exists():  # the quality checks are recorded apart (--quality): keep them
         previous = json.loads(args.out.read_text())
         results.update({k: previous[k] for k in QUALITY_KEYS if k in previous})
