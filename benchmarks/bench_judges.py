@@ -51,6 +51,7 @@ from quasid.rec.tiger import LEVERS_OFF as TIGER_LEVERS_OFF
 from quasid.rec.tiger import Tiger
 
 JUDGES = ("sasrec_sid", "sasrec_id", "tiger")
+JUDGE_NAMES = {"sasrec_sid": "SASRec on SIDs", "sasrec_id": "SASRec on item ids", "tiger": "TIGER compact"}
 DEFAULT_RESULTS = (
     "benchmarks/results/judges.json"  # where the runs before ``results_file`` was recorded wrote
 )
@@ -325,7 +326,7 @@ def _setting(recommender: str, cell: dict[str, Any]) -> str:
 
 
 def _quality(results: dict[str, Any], recommender: str) -> list[str]:
-    judge = {"sasrec_sid": "SASRec on SIDs", "tiger": "TIGER compact"}[recommender]
+    judge = JUDGE_NAMES[recommender]
     q = results.get("quality", {}).get(recommender)
     if not q:
         return [f"({judge}: no quality check recorded in this results file; `--quality` records one)"]
@@ -395,7 +396,7 @@ def _ratio(off: float, on: float) -> str:
 
 def render(results: dict[str, Any], doc: Path) -> None:
     """docs/judges.md from the results JSON."""
-    names = {"sasrec_sid": "SASRec on SIDs", "sasrec_id": "SASRec on item ids", "tiger": "TIGER compact"}
+    names = JUDGE_NAMES
     lines = [
         "# Judge speed: SASRec and TIGER on amazon-beauty",
         "",

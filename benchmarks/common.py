@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from quasid.bench.runner import cpu_model
+from quasid.bench.runner import bf16_matmul_isa, cpu_model
 from quasid.config import EmbeddingConfig
 from quasid.io import write_json
 
@@ -29,18 +29,13 @@ Render = Callable[[dict[str, Any], Path], None]
 
 
 def machine() -> dict[str, Any]:
-    """The CPU a run's timings come from, and which bf16 matmul instructions it has (AMX tiles run bf16
-    products several times faster than AVX512-BF16, so every bf16 lever's gain depends on it)."""
-    try:
-        flags = next(
-            (line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("flags")),
-            [],
-        )  # fmt: skip
-    except OSError:
-        flags = []
-    isa = "AMX-BF16" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else "none"
-    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "bf16_matmul_isa": isa, "torch": torch.__version__}
+    """The CPU a run's timings come from, with its bf16 matmul instructions."""
+    return {
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "bf16_matmul_isa": bf16_matmul_isa(),
+        "torch": torch.__version__,
+    }
 
 
 def parser(doc: str, name: str, page: str) -> argparse.ArgumentParser:
