@@ -57,6 +57,21 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     return stale
 
 
+def load_torch(path: str | os.PathLike[str], remedy: str, map_location: str = "cpu") -> Any:
+    """``torch.load`` of a file quasid wrote; a DataError naming the file and ``remedy`` when it is
+    corrupt or not a torch file (torch raises many exception types for those)."""
+    import torch
+
+    from quasid.errors import DataError
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise DataError(
+            f"{path} is not a readable quasid checkpoint ({' '.join(str(exc).split())}): {remedy}"
+        ) from exc
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_open(path) as fh:

@@ -22,6 +22,7 @@ from quasid.data.dataset import Dataset
 from quasid.data.splits import cold_start_split, leave_one_out
 from quasid.errors import ConfigError
 from quasid.rec.evaluate import (
+    Checkpoint,
     EpochRecord,
     EvalSet,
     FitResult,
@@ -131,10 +132,12 @@ def train_cell(
     data: ProtocolData,
     valid_users: int = 0,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
-    """Train with early stopping on (a seeded subsample of) validation; the JSON record of the cell."""
+    """Train with early stopping on (a seeded subsample of) validation; the JSON record of the cell.
+    With ``checkpoint``, a killed cell run again resumes after its last finished epoch."""
     valid = valid_subsample(data.valid, valid_users, train_config.seed)
-    fit = Trainer(model, train_config, on_epoch).fit(data.train, valid, data.test)
+    fit = Trainer(model, train_config, on_epoch, checkpoint).fit(data.train, valid, data.test)
     evaluated = [h for h in fit.history if h.valid is not None]
     stop = stop_reason(fit, train_config)
     return {

@@ -6,11 +6,13 @@ Folder layout::
     report.md      rendered from results.json only (``quasid bench --render FOLDER``)
     plots/*.png    likewise
     runs/<method>-s<seed>/   each fitted tokenizer's run folder (config, SIDs, intrinsic metrics)
+    runs/cells/*.pt          the training state of an unfinished cell, after each epoch
 
 Work goes seed by seed (the id reference, then each method's SIDs and the recommenders on
 them), so a bench stopped early still holds a complete picture of its first seeds. A cell
 whose record is in results.json with the same fingerprint is skipped on a re-run: a killed
-multi-hour bench continues where it stopped (the interrupted cell starts over).
+multi-hour bench continues where it stopped, and the interrupted cell resumes after its last
+finished epoch (its checkpoint is keyed by the cell's fingerprint, so a changed config starts over).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from quasid.bench.published import published_for
 from quasid.bench.recommenders import (
     ProtocolData,
     build_model,
+    epoch_logger,
     protocol_data,
     set_threads,
     train_cell,
@@ -39,8 +42,10 @@ from quasid.bench.recommenders import (
 from quasid.errors import ConfigError, DataError
 from quasid.io import write_json
 from quasid.progress import console
+from quasid.rec.evaluate import Checkpoint
 
 RESULTS = "results.json"
+CELL_CHECKPOINTS = "runs/cells"  # a training cell's state after each epoch, until its record is saved
 FORMAT = 1
 
 
@@ -299,9 +304,12 @@ class _Runner:
             None if sids is None else sids.table,
             cfg.device,
         )
-        record = train_cell(
-            model, cfg.train_config(name, seed, self.progress), self.data, cfg.valid_users(name)
-        )
+        path = self.out_dir / CELL_CHECKPOINTS / f"{name}-{label or 'ids'}-s{seed}.pt"
+        checkpoint = Checkpoint(path, fingerprint)
+        train_config = cfg.train_config(name, seed, self.progress)
+        # a log (no terminal) shows no progress bar: one line per epoch instead
+        on_epoch = None if console.is_terminal and train_config.progress else epoch_logger(f"{head}: ")
+        record = train_cell(model, train_config, self.data, cfg.valid_users(name), on_epoch, checkpoint)
         record = {
             "recommender": name,
             "method": label,
@@ -314,6 +322,7 @@ class _Runner:
         self.results["cells"].append(record)
         self.done[(name, label, seed)] = record
         self.save()
+        checkpoint.remove()  # the record holds the cell now
         test = record["test"]
         console.print(
             f"{head}: test ndcg@10 {test['ndcg@10']:.4f} recall@10 {test['recall@10']:.4f} "

@@ -6,6 +6,7 @@ loop; ``sasrec``: SASRec with id or SID-composed item embeddings.
 """
 
 from quasid.rec.evaluate import (
+    Checkpoint,
     EpochRecord,
     EvalSet,
     FitResult,
@@ -28,6 +29,7 @@ from quasid.rec.metrics import (
 from quasid.rec.sasrec import SASRec, SASRecConfig
 
 __all__ = [
+    "Checkpoint",
     "EpochRecord",
     "EvalSet",
     "FitResult",

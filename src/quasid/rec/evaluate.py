@@ -30,7 +30,8 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -40,8 +41,11 @@ from torch import Tensor, nn
 from quasid.data.interactions import Interactions
 from quasid.data.splits import ColdStart, LeaveOneOut
 from quasid.errors import ConfigError, DataError
+from quasid.io import atomic_path, load_torch
 from quasid.progress import advance, progress_bar
 from quasid.rec.metrics import RankLike, Ranks, ranking_metrics
+
+CHECKPOINT_FORMAT = "quasid.rec.trainer/1"
 
 
 @runtime_checkable
@@ -172,9 +176,11 @@ class Trainer:
         model: nn.Module,
         config: TrainConfig | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
+        checkpoint: Checkpoint | None = None,
         **overrides: Any,
     ) -> None:
-        """``on_epoch`` is called with each finished epoch's record (logging, plots, external stopping)."""
+        """``on_epoch`` is called with each finished epoch's record (logging, plots, external stopping);
+        with ``checkpoint``, ``fit`` saves its state after every epoch and resumes from it."""
         if not isinstance(model, RankingModel) or not isinstance(model, nn.Module):
             raise ConfigError(
                 f"{type(model).__name__} cannot be trained here: it must be an nn.Module with "
@@ -188,6 +194,7 @@ class Trainer:
         self.model = model
         self.config = config
         self.on_epoch = on_epoch
+        self.checkpoint = checkpoint
 
     # --- data ----------------------------------------------------------------------------
     def examples(self, train_sequences: list[np.ndarray]) -> Sequence[Any]:
@@ -257,7 +264,9 @@ class Trainer:
         """Train with early stopping on ``valid``; load the best parameters; score ``test`` with them.
 
         Seeded: the same seed, data and config give the same history on CPU. The
-        global torch RNG is left as it was (the run uses a forked one).
+        global torch RNG is left as it was (the run uses a forked one). With the
+        Trainer's ``checkpoint``, a killed fit called again continues after its last
+        finished epoch, with the same figures as an uninterrupted one.
         """
         cfg = self.config
         if len(valid) == 0:
@@ -273,75 +282,160 @@ class Trainer:
         if len(examples) == 0:
             raise DataError("no training examples: every training sequence is too short to learn from")
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        t0 = time.perf_counter()
-        history: list[EpochRecord] = []
-        best_score, best_epoch, best_state, best_valid = -math.inf, 0, None, {}
-        bad_evals, stopped_early = 0, False
+        state = _LoopState()
+        if self.checkpoint is not None:
+            saved = self.checkpoint.load()
+            if saved is not None:
+                state = _LoopState.restore(saved, model, optimizer, cfg.device)
+        t0 = time.perf_counter() - state.elapsed  # a resumed run's budget counts its earlier time
         name = type(model).__name__
         with progress_bar(cfg.epochs, f"train {name}", enabled=cfg.progress) as bar:
-            for epoch in range(1, cfg.epochs + 1):
-                model.train()
-                t_epoch = time.perf_counter()
-                total, n_batches = 0.0, 0
-                for batch in self.batches(examples, epoch):
-                    loss = model.training_loss(batch)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"{name}: training loss became {loss.item()} at epoch {epoch}: "
-                            "lower TrainConfig.lr"
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    optimizer.step()
-                    total += float(loss.detach())
-                    n_batches += 1
-                record = EpochRecord(epoch, total / max(n_batches, 1), time.perf_counter() - t_epoch)
-                history.append(record)
+            advance(bar, "resumed" if state.history else "", step=len(state.history))
+            for epoch in range(len(state.history) + 1, cfg.epochs + 1):
+                if state.finished:
+                    break
+                record = EpochRecord(epoch, *self._train_epoch(model, optimizer, examples, epoch))
+                state.history.append(record)
                 over_time = cfg.max_minutes is not None and time.perf_counter() - t0 > cfg.max_minutes * 60
+                info, stop = f"loss {record.loss:.4f}", False
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or over_time:
                     t_eval = time.perf_counter()
                     record.valid = self.evaluate(valid)
                     record.eval_seconds = time.perf_counter() - t_eval
                     score = record.valid[cfg.monitor]
-                    if score > best_score:
-                        best_score, best_epoch, best_valid = score, epoch, record.valid
-                        best_state = copy.deepcopy(model.state_dict())
-                        bad_evals = 0
+                    if score > state.best_score:
+                        state.best_score, state.best_epoch, state.best_valid = score, epoch, record.valid
+                        state.best_state = copy.deepcopy(model.state_dict())
+                        state.bad_evals = 0
                     else:
-                        bad_evals += 1
-                    info = (
-                        f"loss {record.loss:.4f}  {cfg.monitor} {score:.4f} "
-                        f"(best {best_score:.4f} @{best_epoch})"
-                    )
-                    stop = bad_evals >= cfg.patience or over_time
-                else:
-                    info, stop = f"loss {record.loss:.4f}", False
+                        state.bad_evals += 1
+                    info += f"  {cfg.monitor} {score:.4f} (best {state.best_score:.4f} @{state.best_epoch})"
+                    stop = state.bad_evals >= cfg.patience or over_time
+                if stop:
+                    state.finished, state.stopped_early = True, epoch < cfg.epochs
+                state.elapsed = time.perf_counter() - t0
+                if self.checkpoint is not None:
+                    self.checkpoint.save(state.to_dict(model, optimizer))
                 advance(bar, info)
                 if self.on_epoch is not None:
                     self.on_epoch(record)
-                if stop:
-                    stopped_early = epoch < cfg.epochs
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        if state.best_state is not None:
+            model.load_state_dict(state.best_state)
         test_metrics: dict[str, float] = {}
         test_ranks = None
         if test is not None and len(test):
             test_ranks = self.ranks(test)
             test_metrics = ranking_metrics(test_ranks, cfg.ks)
         return FitResult(
-            best_epoch=best_epoch,
-            valid=best_valid,
+            best_epoch=state.best_epoch,
+            valid=state.best_valid,
             test=test_metrics,
-            history=history,
+            history=state.history,
             seconds=time.perf_counter() - t0,
-            stopped_early=stopped_early,
+            stopped_early=state.stopped_early,
             n_valid=len(valid),
             n_test=0 if test is None else len(test),
             test_ranks=test_ranks,
         )
+
+    def _train_epoch(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, examples: Sequence[Any], epoch: int
+    ) -> tuple[float, float]:
+        """One pass over the batches of ``epoch``: (mean loss, seconds)."""
+        cfg = self.config
+        model.train()
+        t_epoch = time.perf_counter()
+        total, n_batches = 0.0, 0
+        for batch in self.batches(examples, epoch):
+            loss = model.training_loss(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{type(model).__name__}: training loss became {loss.item()} at epoch {epoch}: "
+                    "lower TrainConfig.lr"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            total += float(loss.detach())
+            n_batches += 1
+        return total / max(n_batches, 1), time.perf_counter() - t_epoch
+
+
+@dataclass
+class _LoopState:
+    """Everything ``Trainer.fit`` carries from one epoch to the next: what a checkpoint holds."""
+
+    history: list[EpochRecord] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_state: dict[str, Tensor] | None = None
+    best_valid: dict[str, float] = field(default_factory=dict)
+    bad_evals: int = 0
+    finished: bool = False  # patience or the time budget ended training (only the test pass is left)
+    stopped_early: bool = False
+    elapsed: float = 0.0  # seconds of training and evaluation so far
+
+    def to_dict(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        loop = {k: v for k, v in asdict(self).items() if k not in ("history", "best_state")}
+        return {
+            **loop,
+            "history": [asdict(h) for h in self.history],
+            "best_state": self.best_state,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            # dropout draws from torch's global generator: restoring it makes a resumed run the same run
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+
+    @classmethod
+    def restore(
+        cls, saved: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, device: str
+    ) -> _LoopState:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"])
+        if saved["cuda_rng"] is not None and device.startswith("cuda"):
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        names = {f.name for f in fields(cls)} - {"history"}
+        state = cls(**{k: saved[k] for k in names})
+        state.history = [EpochRecord(**h) for h in saved["history"]]
+        return state
+
+
+@dataclass
+class Checkpoint:
+    """Where ``Trainer.fit`` keeps its state after every epoch, so a killed run resumes where it was.
+
+    ``key`` names the run (the bench uses the cell's fingerprint). A file written under another key
+    belongs to another run: it is trained over from the start, never resumed. A resumed run is the
+    same run: batches depend only on (seed, epoch), and the checkpoint holds the dropout generator.
+    """
+
+    path: Path
+    key: str
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state of this run, or None (no file, or another run's)."""
+        if not self.path.exists():
+            return None
+        saved = load_torch(self.path, "delete it to train this model from the start")
+        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+            raise DataError(
+                f"{self.path} is not a recommender training checkpoint: delete it to train from the start"
+            )
+        return saved if saved.get("key") == self.key else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write atomically: a run killed mid-write keeps the previous epoch's checkpoint."""
+        with atomic_path(self.path) as tmp:
+            torch.save({"format": CHECKPOINT_FORMAT, "key": self.key, **state}, tmp)
+
+    def remove(self) -> None:
+        """Delete the file (once the run's figures are recorded elsewhere)."""
+        self.path.unlink(missing_ok=True)
 
 
 def leave_one_out_sets(split: LeaveOneOut) -> tuple[list[np.ndarray], EvalSet, EvalSet]:
@@ -387,6 +481,7 @@ def fit_and_evaluate(
     split: LeaveOneOut,
     config: TrainConfig | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint: Checkpoint | None = None,
     **overrides: Any,
 ) -> FitResult:
     """The leave-one-out protocol: train on ``split.train``, select on validation, report test.
@@ -394,7 +489,7 @@ def fit_and_evaluate(
     ``overrides`` replace ``config`` fields (``epochs=5``).
     """
     train, valid, test = leave_one_out_sets(split)
-    return Trainer(model, config, on_epoch, **overrides).fit(train, valid, test)
+    return Trainer(model, config, on_epoch, checkpoint, **overrides).fit(train, valid, test)
 
 
 def fit_and_evaluate_cold_start(
@@ -402,10 +497,11 @@ def fit_and_evaluate_cold_start(
     split: ColdStart,
     config: TrainConfig | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint: Checkpoint | None = None,
     **overrides: Any,
 ) -> FitResult:
     """The cold-start protocol: train without the cold items, report on test events that target them."""
     if len(split.test_target) == 0:
         raise DataError("the cold-start split has no test case: raise frac or use more data")
     train, valid, test = cold_start_sets(split)
-    return Trainer(model, config, on_epoch, **overrides).fit(train, valid, test)
+    return Trainer(model, config, on_epoch, checkpoint, **overrides).fit(train, valid, test)

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from quasid import distributed
 from quasid.data.dataset import Dataset
 from quasid.errors import ConfigError, DataError
-from quasid.io import atomic_path
+from quasid.io import atomic_path, load_torch
 from quasid.progress import advance, progress_bar
 from quasid.quantize.residual import QuantizerOutput, ResidualQuantizer
 from quasid.tokenizers.base import SIDTokenizer, TokenizerConfig
@@ -432,13 +432,7 @@ class RQVAE(SIDTokenizer):
 
     def _load_checkpoint(self, path: Path, optimizer: torch.optim.Optimizer, extra: list[nn.Module]) -> int:
         assert self.model_ is not None
-        try:
-            payload = torch.load(path, map_location=self.config.device, weights_only=False)
-        except Exception as exc:  # torch raises many types for a corrupt file
-            raise DataError(
-                f"{path} is not a readable quasid checkpoint ({' '.join(str(exc).split())}): "
-                "delete it to train from the start"
-            ) from exc
+        payload = load_torch(path, "delete it to train from the start", self.config.device)
         if payload["config"] != self.config.to_dict():
             raise DataError(
                 f"{path} was written with a different config: resume with the run's own config.toml"
