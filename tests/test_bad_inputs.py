@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,7 @@ from quasid.data import (
     read_table,
 )
 from quasid.errors import CATALOGUE, ConfigError, DataError, QuasidError, lookup, render_markdown
+from quasid.rec import Checkpoint
 from quasid.sid import SIDTable
 from quasid.tokenizers import RQVAE, RQKMeans, SIDTokenizer, get_tokenizer_class
 from test_cli import run_cli
@@ -553,6 +555,18 @@ def corrupt_tokenizer_file(tmp_path: Path) -> object:
 def corrupt_checkpoint_on_resume(tmp_path: Path) -> object:
     write(tmp_path / "checkpoint.pt", b"PK\x03\x04 truncated")
     return RQVAE(codebook_size=8, epochs=2).fit(clustered(), checkpoint_dir=tmp_path, resume=True)
+
+
+@case("unreadable-model", DataError, "cell.pt", "not a readable quasid checkpoint", "delete it")
+def corrupt_recommender_checkpoint(tmp_path: Path) -> object:
+    write(tmp_path / "cell.pt", b"\x00" * 64)
+    return Checkpoint(tmp_path / "cell.pt", key="cell").load()
+
+
+@case("unreadable-model", DataError, "cell.pt", "not a recommender's training state", "delete it")
+def foreign_recommender_checkpoint(tmp_path: Path) -> object:
+    torch.save({"epoch": 3}, tmp_path / "cell.pt")  # e.g. a tokenizer's checkpoint under the cell's name
+    return Checkpoint(tmp_path / "cell.pt", key="cell").load()
 
 
 @case("unreadable-model", DataError, "checkpoint.pt", "trained on other data", "--overwrite")

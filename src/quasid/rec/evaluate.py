@@ -424,7 +424,8 @@ class Checkpoint:
         saved = load_torch(self.path, "delete it to train this model from the start")
         if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
             raise DataError(
-                f"{self.path} is not a recommender training checkpoint: delete it to train from the start"
+                f"{self.path} is not a readable quasid checkpoint (not a recommender's training state): "
+                "delete it to train this model from the start"
             )
         return saved if saved.get("key") == self.key else None
 
