@@ -90,6 +90,8 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
     assert all(c["n_valid"] == 40 and c["n_test"] == 120 for c in tiger)  # validation subsample, full test
     assert len(results["sids"]) == 4 and results["sessions"][0]["command"].startswith("quasid bench")
     assert results["sessions"][0]["threads"] == 1 and results["sessions"][0]["finished"]
+    isa = results["sessions"][0]["bf16_matmul_isa"]
+    assert isa == bench_runner.bf16_matmul_isa() and isa in ("AMX-BF16", "AVX512-BF16", "none")
 
     report = (folder / "report.md").read_text()
     agg = aggregate(cells)
@@ -97,6 +99,7 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
     assert f"{mean:.4f} ± {std:.4f}" in report  # the table is the JSON's figures, nothing typed
     assert "Cells done: 10 of 10. SID tables: 4 of 4." in report and "## Intrinsic SID metrics" in report
     assert "plots/metrics_tiger.png" in report and "quasid bench" in report
+    assert f"x{results['sessions'][0]['cpu_count']} ({isa})" in report  # the machine's bf16 kind
 
     # a re-run on the same folder trains and fits nothing
     original_train_cell = bench_runner.train_cell

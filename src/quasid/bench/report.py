@@ -306,7 +306,9 @@ def provenance_section(results: dict[str, Any]) -> list[str]:
                 s.get("finished") or "(stopped or running)",
                 f"quasid {s.get('quasid_version')}",
                 commit,
-                f"{s.get('cpu')} x{s.get('cpu_count')}" + (f", {s['cuda']}" if s.get("cuda") else ""),
+                f"{s.get('cpu')} x{s.get('cpu_count')}"
+                + (f" ({s['bf16_matmul_isa']})" if s.get("bf16_matmul_isa") else "")
+                + (f", {s['cuda']}" if s.get("cuda") else ""),
                 str(s.get("threads")),
                 f"torch {s.get('torch')}, Python {s.get('python')}",
             ]

@@ -372,6 +372,9 @@ def provenance(command: str | None, threads: int) -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "cpu": cpu_model(),
+        # bf16 cells' arithmetic, and even fp32 tokenizer fits, differ between CPU types: compare
+        # cells made on one (docs/bench.md)
+        "bf16_matmul_isa": bf16_matmul_isa(),
         "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "threads": threads,
