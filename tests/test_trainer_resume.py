@@ -80,6 +80,15 @@ def test_a_patience_stop_is_kept_by_the_checkpoint(tmp_path) -> None:
     assert again.stopped_early and len(again.history) == len(first.history)
 
 
+def test_a_checkpoint_past_a_lowered_cap_is_trained_over(tmp_path) -> None:
+    checkpoint = Checkpoint(tmp_path / "cell.pt", key="run-a")
+    fit(checkpoint)
+    seen: list[int] = []
+    lowered = fit(checkpoint, kill_after(-1, seen), epochs=3)
+    assert seen == [1, 2, 3]
+    same_run(fit(epochs=3), lowered)
+
+
 def test_another_runs_checkpoint_is_trained_over_and_a_corrupt_one_is_named(tmp_path) -> None:
     path = tmp_path / "cell.pt"
     with pytest.raises(KilledError):
@@ -125,12 +134,14 @@ def test_a_bench_cell_killed_mid_training_resumes_after_its_last_epoch(tmp_path,
     monkeypatch.setattr(bench_runner, "epoch_logger", logger(2))
     with pytest.raises(KilledError):
         run_bench(config, folder, progress=False, plots=False)
-    assert [p.name for p in (folder / "runs" / "cells").glob("*.pt")] == ["tiger-rqkmeans-s0.pt"]
+    checkpoints = folder / "runs" / "cells"
+    names = sorted(p.name for p in checkpoints.glob("*.pt"))
+    assert names == ["sasrec_sid-rqkmeans-s0.pt", "tiger-rqkmeans-s0.pt"]  # one done, one killed
     seen.clear()
     monkeypatch.setattr(bench_runner, "epoch_logger", logger(-1))
     resumed = run_bench(config, folder, progress=False, plots=False)
     assert seen == [("tiger", 3)]  # the SASRec cell was done; TIGER went on from its epoch 2
-    assert not list((folder / "runs" / "cells").glob("*.pt"))  # the record holds the cell now
+    assert len(list(checkpoints.glob("*.pt"))) == 2  # both ran into their cap: kept for a raised one
     key = ("recommender", "method", "seed", "fingerprint", "valid", "test", "best_epoch", "test_top")
     cells = {c["recommender"]: {k: c[k] for k in key} for c in whole["cells"]}
     assert cells == {c["recommender"]: {k: c[k] for k in key} for c in resumed["cells"]}
@@ -139,3 +150,33 @@ def test_a_bench_cell_killed_mid_training_resumes_after_its_last_epoch(tmp_path,
     assert [h["loss"] for h in tiger["history"]] == [h["loss"] for h in whole_tiger["history"]]
     stored = json.loads((folder / "results.json").read_text())["cells"]
     assert {c["recommender"]: c["test"] for c in stored} == cells_test(whole)
+
+
+def test_a_raised_epoch_cap_goes_on_from_the_capped_cells_checkpoint(tmp_path, monkeypatch) -> None:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY)
+    options = ["--methods", "rqkmeans", "--seeds", "0", "--recommenders", "sasrec_sid"]
+    config = BenchConfig.from_cli(DATA, toml, parse_list_options(options))
+    direct = run_bench(config.override(["train.epochs=4"]), tmp_path / "direct", progress=False, plots=False)
+    folder = tmp_path / "raised"
+    capped = run_bench(config, folder, progress=False, plots=False)
+    assert capped["cells"][0]["stop"] == "epochs" and capped["cells"][0]["epochs_run"] == 2
+    seen: list[int] = []
+    real_logger = bench_runner.epoch_logger
+
+    def logger(prefix: str):
+        log = real_logger(prefix)
+
+        def hook(record: EpochRecord) -> None:
+            log(record)
+            seen.append(record.epoch)
+
+        return hook
+
+    monkeypatch.setattr(bench_runner, "epoch_logger", logger)
+    raised = run_bench(config.override(["train.epochs=4"]), folder, progress=False, plots=False)
+    assert seen == [3, 4]  # epochs 1-2 came from the checkpoint
+    (a,), (b,) = direct["cells"], raised["cells"]
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    key = ("fingerprint", "valid", "test", "best_epoch", "epochs_run", "stop", "test_top")
+    assert {k: a[k] for k in key} == {k: b[k] for k in key}

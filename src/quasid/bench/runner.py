@@ -6,13 +6,15 @@ Folder layout::
     report.md      rendered from results.json only (``quasid bench --render FOLDER``)
     plots/*.png    likewise
     runs/<method>-s<seed>/   each fitted tokenizer's run folder (config, SIDs, intrinsic metrics)
-    runs/cells/*.pt          the training state of an unfinished cell, after each epoch
+    runs/cells/*.pt          a cell's training state after each epoch: kept when the cell ran into its
+                             epoch cap, so that a raised cap goes on from there (safe to delete)
 
 Work goes seed by seed (the id reference, then each method's SIDs and the recommenders on
 them), so a bench stopped early still holds a complete picture of its first seeds. A cell
 whose record is in results.json with the same fingerprint is skipped on a re-run: a killed
 multi-hour bench continues where it stopped, and the interrupted cell resumes after its last
-finished epoch (its checkpoint is keyed by the cell's fingerprint, so a changed config starts over).
+finished epoch (its checkpoint is keyed by the cell's fingerprint without the epoch cap, so a
+changed config starts over and a raised cap continues a capped cell).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from quasid.progress import console
 from quasid.rec.evaluate import Checkpoint
 
 RESULTS = "results.json"
-CELL_CHECKPOINTS = "runs/cells"  # a training cell's state after each epoch, until its record is saved
+CELL_CHECKPOINTS = "runs/cells"  # each cell's training state, until it is final (see cell())
 FORMAT = 1
 
 
@@ -305,7 +307,8 @@ class _Runner:
             cfg.device,
         )
         path = self.out_dir / CELL_CHECKPOINTS / f"{name}-{label or 'ids'}-s{seed}.pt"
-        checkpoint = Checkpoint(path, fingerprint)
+        # keyed without the epoch cap: a cell that ran into its cap goes on from there when it is raised
+        checkpoint = Checkpoint(path, cfg.cell_fingerprint(name, label, seed, epochs=0))
         train_config = cfg.train_config(name, seed, self.progress)
         # a log (no terminal) shows no progress bar: one line per epoch instead
         on_epoch = None if console.is_terminal and train_config.progress else epoch_logger(f"{head}: ")
@@ -322,7 +325,8 @@ class _Runner:
         self.results["cells"].append(record)
         self.done[(name, label, seed)] = record
         self.save()
-        checkpoint.remove()  # the record holds the cell now
+        if record["stop"] != "epochs":  # patience and the time budget are final; a cap may be raised
+            checkpoint.remove()
         test = record["test"]
         console.print(
             f"{head}: test ndcg@10 {test['ndcg@10']:.4f} recall@10 {test['recall@10']:.4f} "

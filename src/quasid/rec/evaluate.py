@@ -285,7 +285,8 @@ class Trainer:
         state = _LoopState()
         if self.checkpoint is not None:
             saved = self.checkpoint.load()
-            if saved is not None:
+            # a state past this run's epoch cap cannot be wound back: that run is trained over
+            if saved is not None and len(saved["history"]) <= cfg.epochs:
                 state = _LoopState.restore(saved, model, optimizer, cfg.device)
         t0 = time.perf_counter() - state.elapsed  # a resumed run's budget counts its earlier time
         name = type(model).__name__
@@ -409,9 +410,12 @@ class _LoopState:
 class Checkpoint:
     """Where ``Trainer.fit`` keeps its state after every epoch, so a killed run resumes where it was.
 
-    ``key`` names the run (the bench uses the cell's fingerprint). A file written under another key
-    belongs to another run: it is trained over from the start, never resumed. A resumed run is the
-    same run: batches depend only on (seed, epoch), and the checkpoint holds the dropout generator.
+    ``key`` names the run (the bench uses the cell's fingerprint, epoch cap left out). A file written
+    under another key belongs to another run: it is trained over from the start, never resumed. A
+    resumed run is the same run: batches depend only on (seed, epoch), and the checkpoint holds the
+    dropout generator. So is a run that ended at its epoch cap and is fitted again under a higher
+    cap: it goes on from where it stopped (the learning rate is constant), with one difference, an
+    evaluation at the old cap when that epoch is not a multiple of ``eval_every``.
     """
 
     path: Path
