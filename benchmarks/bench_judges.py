@@ -296,6 +296,8 @@ def add_bench_quality(
                 cells.append(
                     {
                         "folder": str(folder),
+                        # the CPU that trained it: bf16 and even fp32 figures differ between CPU types
+                        "cpu": bench["sessions"][c["session"]].get("cpu"),
                         "data": bench["config"]["data"],
                         "patience": c["train"]["patience"],
                         "epoch_cap": c["train"]["epochs"],
@@ -312,6 +314,10 @@ def add_bench_quality(
     if not cells:
         raise SystemExit(f"no {recommender} cells of method {method!r} in {[str(f) for f in folders]}")
     results.setdefault("quality", {})[recommender] = {
+        "command": (
+            f"python benchmarks/bench_judges.py --render {results_path} --doc {doc} --quality "
+            f"{' '.join(map(str, folders))} --quality-judge {recommender} --quality-method {method}"
+        ),
         "method": method,
         "cells": sorted(cells, key=lambda c: (_setting(recommender, c), c["seed"])),
     }
@@ -338,11 +344,11 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
         f"{judge}, cells of `quasid bench` (method `{q['method']}`, {data}, patience {patience} on "
         f"validation NDCG@10, at most {caps} epochs): the same cells under each setting of the training "
         f"levers that change the arithmetic ({levers}; *{BASELINE}* = all of them off, the code path "
-        "before issue 14).",
+        "before issue 14)." + (f" Recorded with `{q['command']}`." if q.get("command") else ""),
         "",
         "| training levers | seed | best epoch | epochs run | stop | valid NDCG@10 | test NDCG@10 | "
-        "test Recall@10 | folder |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "test Recall@10 | folder | CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by: dict[str, list[float]] = {}
     for c in q["cells"]:
@@ -351,7 +357,7 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
         lines.append(
             f"| {name} | {c['seed']} | {c['best_epoch']} | {c['epochs_run']} | {c['stop']} | "
             f"{c['valid_ndcg@10']:.4f} | {c['test_ndcg@10']:.4f} | {c['test_recall@10']:.4f} | "
-            f"`{c['folder']}` |"
+            f"`{c['folder']}` | {c.get('cpu') or 'not recorded'} |"
         )
     lines.append("")
     for name, values in by.items():
