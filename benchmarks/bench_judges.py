@@ -102,10 +102,11 @@ def subsample(eval_set: EvalSet, n: int, seed: int = 0) -> EvalSet:
 class Cell:
     """One judge with one lever setting: its model, Trainer, optimiser and an endless batch stream."""
 
-    def __init__(self, judge: str, levers: str, env: dict[str, Any]) -> None:
+    def __init__(self, judge: str, levers: str, env: dict[str, Any], **fields: Any) -> None:
         config: BenchConfig = env["config"]
         base = config.model_config(judge, 0)
         model_config = dataclasses.replace(base, **LEVERS_OFF[judge]) if levers == "off" else base
+        model_config = dataclasses.replace(model_config, **fields)  # e.g. another micro_batch
         self.model_config = model_config
         table = None if judge == "sasrec_id" else env["table"]
         self.model = build_model(judge, model_config, env["dataset"], table)
@@ -225,6 +226,28 @@ def environment(eval_users: int) -> dict[str, Any]:
     }
 
 
+def time_micro_batches(env: dict[str, Any], sizes: list[int], steps: int, repeats: int) -> dict[str, Any]:
+    """TIGER's training epoch (levers on, 1 thread) at each ``micro_batch``: the forward passes a
+    batch is cut into. Exact (the loss is the micro-batches' example-weighted mean), so only speed
+    decides it: fewer passes pad more, more passes cost more per-op overhead. Every size is timed
+    ``repeats`` times in turn (the same load); medians reported."""
+    cells = {size: Cell("tiger", "on", env, micro_batch=size) for size in sizes}
+    runs: dict[int, list[float]] = {size: [] for size in sizes}
+    for r in range(repeats):
+        for size in sizes if r % 2 == 0 else sizes[::-1]:
+            cell = cells[size]
+            cell.step()  # warm-up
+            per_step = _stopwatch(lambda c=cell: [c.step(b) for b in c.strata(steps)]) / steps
+            runs[size].append(round(per_step * cell.batches_per_epoch, 1))
+            print("tiger micro_batch", size, r, runs[size][-1], flush=True)
+    return {
+        "threads": 1,
+        "sortish": cells[sizes[0]].model_config.sortish,
+        "seconds_per_epoch": {str(k): float(np.median(v)) for k, v in runs.items()},
+        "repeats": {str(k): v for k, v in runs.items()},
+    }
+
+
 def run(args: Any) -> dict[str, Any]:
     env = environment(args.eval_users)
     results: dict[str, Any] = {
@@ -263,6 +286,10 @@ def run(args: Any) -> dict[str, Any]:
                     k: float(np.median([t[k] for t in runs])) for k in runs[0]
                 }
     torch.set_num_threads(1)
+    if args.tiger_micro_batches:
+        results["micro_batch"] = time_micro_batches(
+            env, args.tiger_micro_batches, args.tiger_steps, args.repeats
+        )
     eval_small = subsample(env["eval_sample"], 128)
     for j in JUDGES:
         cell = cells[(j, "on")]
@@ -309,6 +336,9 @@ def add_bench_quality(
                         "valid_ndcg@10": c["valid"]["ndcg@10"],
                         "test_ndcg@10": c["test"]["ndcg@10"],
                         "test_recall@10": c["test"]["recall@10"],
+                        # wall seconds per training epoch in the bench (its lanes share the machine)
+                        "seconds_per_epoch": c.get("seconds_per_epoch_train"),
+                        "micro_batch": model.get("micro_batch"),
                     }
                 )
     if not cells:
@@ -347,24 +377,35 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
         "before issue 14)." + (f" Recorded with `{q['command']}`." if q.get("command") else ""),
         "",
         "| training levers | seed | best epoch | epochs run | stop | valid NDCG@10 | test NDCG@10 | "
-        "test Recall@10 | folder | CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "test Recall@10 | s / epoch | micro-batch | folder | CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by: dict[str, list[float]] = {}
+    epoch_seconds: dict[str, list[float]] = {}
     for c in q["cells"]:
         name = _setting(recommender, c)
         by.setdefault(name, []).append(c["test_ndcg@10"])
+        seconds = c.get("seconds_per_epoch")
+        if seconds is not None:
+            epoch_seconds.setdefault(name, []).append(seconds)
         lines.append(
             f"| {name} | {c['seed']} | {c['best_epoch']} | {c['epochs_run']} | {c['stop']} | "
             f"{c['valid_ndcg@10']:.4f} | {c['test_ndcg@10']:.4f} | {c['test_recall@10']:.4f} | "
+            f"{'n/a' if seconds is None else round(seconds)} | {c.get('micro_batch') or 'n/a'} | "
             f"`{c['folder']}` | {c.get('cpu') or 'not recorded'} |"
         )
     lines.append("")
     for name, values in by.items():
-        spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        figure = (
+            f"{np.mean(values):.4f} ± {float(np.std(values, ddof=1)):.4f} (min {min(values):.4f}, "
+            f"max {max(values):.4f}, {len(values)} seeds)"
+            if len(values) > 1
+            else f"{values[0]:.4f} (1 seed)"
+        )
+        seconds = epoch_seconds.get(name)
         lines.append(
-            f"- {name}: test NDCG@10 {np.mean(values):.4f} ± {spread:.4f} "
-            f"(min {min(values):.4f}, max {max(values):.4f}, {len(values)} seeds)"
+            f"- {name}: test NDCG@10 {figure}"
+            + (f"; {np.median(seconds):.0f} s per training epoch (median)" if seconds else "")
         )
     base = by.get(BASELINE, [])
     if len(base) > 1:  # every setting against the code path before the levers
@@ -374,10 +415,14 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
                 continue
             delta = float(np.mean(values)) - mean32
             inside = min(base) <= np.mean(values) <= max(base)
+            faster = ""
+            if epoch_seconds.get(name) and epoch_seconds.get(BASELINE):
+                ratio = np.median(epoch_seconds[BASELINE]) / np.median(epoch_seconds[name])
+                faster = f"; its bench epochs {ratio:.2f}x as fast"
             lines.append(
                 f"- {name} - {BASELINE}: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} "
                 f"{BASELINE} seed standard deviations; its mean is {'inside' if inside else 'outside'} "
-                f"the {BASELINE} seeds' range."
+                f"the {BASELINE} seeds' range{faster}."
             )
     elif base:
         lines.append(
@@ -394,6 +439,44 @@ def _machine(m: dict[str, Any]) -> str:
         f"torch {m['torch']}. The bf16 levers' gains depend on those instructions (AMX runs bf16 "
         "products several times faster than AVX512-BF16), so a ratio holds for the CPU it was measured on."
     )
+
+
+def _tiger_on(model: dict[str, Any]) -> str:
+    """TIGER's "on" column as the run recorded it (the defaults of that day)."""
+    parts = ["bf16 autocast" if model["bf16"] else "no bf16"]
+    parts.append("the quarter-draw dropout" if model.get("fast_dropout") else "stock dropout")
+    if model.get("sortish"):
+        parts.append(f"length-sorted batches in micro-batches of {model['micro_batch']}")
+    else:
+        parts.append(f"random batches cut in micro-batches of {model['micro_batch']}")
+    if model.get("beam_search") == "trie":
+        parts.append(f"the trie beam search over {model['decode_batch_size']} users at a time")
+    return ", ".join(parts)
+
+
+def _micro_batch(results: dict[str, Any]) -> list[str]:
+    mb = results.get("micro_batch")
+    if not mb:
+        return []
+    best = min(mb["seconds_per_epoch"], key=mb["seconds_per_epoch"].get)
+    lines = [
+        "## TIGER micro-batch (levers on, 1 thread)",
+        "",
+        "`TigerConfig.micro_batch` is exact (a batch is sorted by length and cut into forward passes "
+        "of that many examples, each padded to its own longest history; the loss is their "
+        "example-weighted mean), so only speed decides it. "
+        f"Batches {'length-sorted' if mb['sortish'] else 'random'}; each size timed "
+        f"{len(next(iter(mb['repeats'].values())))} times in turn, median epoch seconds "
+        "(extrapolated as above) with the range.",
+        "",
+        "| micro_batch | s / epoch | range |",
+        "| --- | --- | --- |",
+    ]
+    for size, median in mb["seconds_per_epoch"].items():
+        runs = mb["repeats"][size]
+        mark = " (fastest)" if size == best else ""
+        lines.append(f"| {size}{mark} | {median:.1f} | {min(runs):.1f}-{max(runs):.1f} |")
+    return [*lines, ""]
 
 
 def _ratio(off: float, on: float) -> str:
@@ -420,9 +503,9 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "in both columns, since the quarter-draw one (`fast_dropout`) failed the quality check "
         "below; ranks counted from one in-place sign pass, 64 users scored at a time so that "
         "their scores stay in the core's L2 cache through the count, the last block run at each "
-        "history's last position only; TIGER: bf16 autocast, "
-        "the quarter-draw dropout, length-sorted batches in one micro-batch of 256, the trie beam "
-        "search over 128 users at a time). The mask count of the off column was itself made cheaper "
+        "history's last position only; TIGER: "
+        + _tiger_on(results["models"]["tiger/on"])
+        + "). The mask count of the off column was itself made cheaper "
         "in the same change (masks counted as bytes, not cast to float), so its scoring passes are "
         "faster than the code before issue 14 was. Both settings run in the same "
         "process, back to back per thread count, so they see the same load.",
@@ -471,8 +554,8 @@ def render(results: dict[str, Any], doc: Path) -> None:
                 lines.append(
                     f"| {names[j]} | {threads} | {label} | {round(off, 2)} | {round(on, 2)} | {ratio} |"
                 )
+    lines += ["", *_micro_batch(results)]
     lines += [
-        "",
         "## Ceilings on this CPU (measured in the same run)",
         "",
         "| threads | fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | copy GB/s (read + write) |",
@@ -531,6 +614,13 @@ def main() -> None:
     ap.add_argument("--eval-users", type=int, default=512, help="test users timed per pass (extrapolated)")
     ap.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3, help="timings of each setting (medians reported)")
+    ap.add_argument(
+        "--tiger-micro-batches",
+        type=int,
+        nargs="*",
+        default=[16, 32, 64, 128],
+        help="TIGER micro_batch sizes to time (levers on, 1 thread); none to skip",
+    )
     ap.add_argument(
         "--quality",
         type=Path,

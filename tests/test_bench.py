@@ -507,6 +507,29 @@ def test_a_changed_library_default_changes_the_digest_and_pinning_the_first_valu
     assert spelled.cell_fingerprint("tiger", "rqvae", 0) == config.cell_fingerprint("tiger", "rqvae", 0)
 
 
+def test_the_micro_batch_default_keeps_the_digests_of_cells_made_before_it():
+    """TIGER's micro_batch went from 256 (one pass per sortish batch) to 64 when sortish went off:
+    a cell that set 64 keeps its digest, a cell made under 256 keeps its digest once 256 is pinned,
+    and neither is taken for the other."""
+    config = BenchConfig.from_dict(
+        {"data": "synthetic", "methods": ["rqvae"], "seeds": [0], "recommenders": ["tiger"]}
+    )
+    first = bench_config_module.FIRST_DEFAULTS["tiger"]
+
+    def digested(assignments: list[str]) -> dict:
+        c = config.override(assignments)
+        out = bench_config_module._against_first_defaults(c.tiger.model, c.model_config("tiger", 0), first)
+        return {k: v for k, v in out.items() if k == "micro_batch"}  # the other levers aside
+
+    assert digested(["tiger.model.micro_batch=64"]) == {"micro_batch": 64}  # as written before
+    assert digested(["tiger.model.micro_batch=256"]) == {}  # as a cell under the old default was
+    assert digested([]) == {"micro_batch": 64}  # today's default is not the old one
+    pinned, today = config.override(["tiger.model.micro_batch=256"]), config
+    assert pinned.cell_fingerprint("tiger", "rqvae", 0) != today.cell_fingerprint("tiger", "rqvae", 0)
+    spelled = config.override(["tiger.model.micro_batch=64"])
+    assert spelled.cell_fingerprint("tiger", "rqvae", 0) == today.cell_fingerprint("tiger", "rqvae", 0)
+
+
 def test_the_fields_pooling_default_changes_fitted_sids_digests_but_not_published_ones():
     """embedding.pooling became ``fields`` after the joined cells were committed: pinning
     ``joined`` keeps their digest, the new default gets another one; a published SID file is read,
