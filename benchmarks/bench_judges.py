@@ -382,9 +382,11 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
     ]
     by: dict[str, list[float]] = {}
     epoch_seconds: dict[str, list[float]] = {}
+    cpus: dict[str, set[str | None]] = {}
     for c in q["cells"]:
         name = _setting(recommender, c)
         by.setdefault(name, []).append(c["test_ndcg@10"])
+        cpus.setdefault(name, set()).add(c.get("cpu"))
         seconds = c.get("seconds_per_epoch")
         if seconds is not None:
             epoch_seconds.setdefault(name, []).append(seconds)
@@ -414,15 +416,21 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
             if name == BASELINE:
                 continue
             delta = float(np.mean(values)) - mean32
-            inside = min(base) <= np.mean(values) <= max(base)
+            mean = float(np.mean(values))
+            where = "inside" if min(base) <= mean <= max(base) else "above" if mean > max(base) else "below"
             faster = ""
+            one_cpu = cpus[name] | cpus[BASELINE]
             if epoch_seconds.get(name) and epoch_seconds.get(BASELINE):
                 ratio = np.median(epoch_seconds[BASELINE]) / np.median(epoch_seconds[name])
-                faster = f"; its bench epochs {ratio:.2f}x as fast"
+                faster = (
+                    f"; its bench epochs {ratio:.2f}x as fast (one CPU type)"
+                    if len(one_cpu) == 1 and None not in one_cpu
+                    else "; bench epochs not compared (cells of several CPU types)"
+                )
             lines.append(
                 f"- {name} - {BASELINE}: {delta:+.4f} ({delta / mean32:+.1%}), {abs(delta) / std32:.1f} "
-                f"{BASELINE} seed standard deviations; its mean is {'inside' if inside else 'outside'} "
-                f"the {BASELINE} seeds' range{faster}."
+                f"{BASELINE} seed standard deviations; its mean is {where} the {BASELINE} seeds' "
+                f"range{faster}."
             )
     elif base:
         lines.append(
