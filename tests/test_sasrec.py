@@ -60,6 +60,8 @@ def test_config_errors_name_the_field() -> None:
         SASRec(10, rank_count="approximate")
     with pytest.raises(ConfigError, match="score_block"):
         SASRec(10, score_block=-1)
+    with pytest.raises(ConfigError, match="score_workers"):
+        SASRec(10, score_workers=-1)
     with pytest.raises(ConfigError, match="monitor"):
         TrainConfig(monitor="ndcg@20").validate()
     with pytest.raises(ConfigError, match="patience"):
@@ -285,16 +287,21 @@ def test_evaluation_levers_change_where_the_work_is_done_not_the_ranks(item_repr
             init_std=0.5,  # scores far apart: rounding cannot reorder them
             score_block=block,
             last_position_only=last,
+            score_workers=workers,
         ).eval()
-        for block, last in ((0, False), (5, True))
+        for block, last, workers in ((0, False, 1), (5, True, 1), (5, True, 3))
     ]
-    plain, fast = models
+    plain, fast, parallel = models
     with torch.no_grad():
         torch.testing.assert_close(fast._last_hidden(histories), plain._last_hidden(histories))
+    threads = torch.get_num_threads()
     a, b = plain.rank_targets(histories, targets), fast.rank_targets(histories, targets)
-    np.testing.assert_array_equal(a.higher, b.higher)
-    np.testing.assert_array_equal(a.ties, b.ties)
-    assert len(b) == len(targets)
+    c = parallel.rank_targets(histories, targets)  # blocks on 3 threads: the same ranks, in order
+    assert torch.get_num_threads() == threads  # torch's thread count is given back
+    for r in (b, c):
+        np.testing.assert_array_equal(a.higher, r.higher)
+        np.testing.assert_array_equal(a.ties, r.ties)
+        assert len(r) == len(targets)
 
 
 def test_hybrid_items_are_distinct_but_share_their_tokens() -> None:
