@@ -63,7 +63,7 @@ class TigerConfig:
     # Speed levers (docs/judges.md measures each; all off = the code path before them). Issue 14's
     # quality check (RQ-VAE-linear cells, 3 seeds, 8-epoch cap, test NDCG@10 against all off):
     # bf16 + fast_dropout + sortish -4.5 % [-7.5, -1.5]; bf16 + fast_dropout -1.3 % [-4.5, +1.6];
-    # bf16 alone +3.1 % [+0.2, +6.2] (2 seeds), and fast_dropout -3.9 % [-7.6, -0.3] against it. So
+    # bf16 alone +4.1 % [+1.6, +6.7], and fast_dropout -5.2 % [-8.0, -2.4] against it (3 seeds). So
     # only bf16 is on, as for SASRec, where the quarter-draw dropout failed too (docs/judges.md).
     bf16: bool = True  # bfloat16 autocast for training (CPUs with AMX/avx512_bf16, GPUs)
     decode_bf16: bool = False  # bfloat16 autocast for beam search (changes near-tied rankings: off)
