@@ -154,6 +154,12 @@ def _tokens(batch: Any) -> int:
     return 1
 
 
+def seconds_per_step(cell: Cell, steps: int) -> float:
+    """Mean seconds of ``steps`` training steps at the epoch's batch-size strata, after a warm-up step."""
+    cell.step()  # warm-up
+    return _stopwatch(lambda: [cell.step(b) for b in cell.strata(steps)]) / steps
+
+
 def time_cell(cell: Cell, env: dict[str, Any], steps: int) -> dict[str, float]:
     """Seconds per training epoch (extrapolated), per validation pass and per test pass.
 
@@ -162,8 +168,7 @@ def time_cell(cell: Cell, env: dict[str, Any], steps: int) -> dict[str, float]:
     overstate it several times. TIGER's beam decode costs per user alike and is extrapolated from
     the sample.
     """
-    cell.step()  # warm-up
-    train = _stopwatch(lambda: [cell.step(b) for b in cell.strata(steps)]) / steps
+    train = seconds_per_step(cell, steps)
     sample: EvalSet = env["eval_sample"]
     cell.trainer.ranks(subsample(sample, 32))  # warm-up
     if isinstance(cell.model, Tiger):
@@ -236,9 +241,7 @@ def time_micro_batches(env: dict[str, Any], sizes: list[int], steps: int, repeat
     for r in range(repeats):
         for size in sizes if r % 2 == 0 else sizes[::-1]:
             cell = cells[size]
-            cell.step()  # warm-up
-            per_step = _stopwatch(lambda c=cell: [c.step(b) for b in c.strata(steps)]) / steps
-            runs[size].append(round(per_step * cell.batches_per_epoch, 1))
+            runs[size].append(round(seconds_per_step(cell, steps) * cell.batches_per_epoch, 1))
             print("tiger micro_batch", size, r, runs[size][-1], flush=True)
     return {
         "threads": 1,
@@ -415,16 +418,16 @@ def _quality(results: dict[str, Any], recommender: str) -> list[str]:
         for name, values in by.items():
             if name == BASELINE:
                 continue
-            delta = float(np.mean(values)) - mean32
             mean = float(np.mean(values))
+            delta = mean - mean32
             where = "inside" if min(base) <= mean <= max(base) else "above" if mean > max(base) else "below"
             faster = ""
-            one_cpu = cpus[name] | cpus[BASELINE]
+            compared_cpus = cpus[name] | cpus[BASELINE]
             if epoch_seconds.get(name) and epoch_seconds.get(BASELINE):
                 ratio = np.median(epoch_seconds[BASELINE]) / np.median(epoch_seconds[name])
                 faster = (
                     f"; its bench epochs {ratio:.2f}x as fast (one CPU type)"
-                    if len(one_cpu) == 1 and None not in one_cpu
+                    if len(compared_cpus) == 1 and None not in compared_cpus
                     else "; bench epochs not compared (cells of several CPU types)"
                 )
             lines.append(
