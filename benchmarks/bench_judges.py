@@ -514,7 +514,8 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "in both columns, since the quarter-draw one (`fast_dropout`) failed the quality check "
         "below; ranks counted from one in-place sign pass, 64 users scored at a time so that "
         "their scores stay in the core's L2 cache through the count, the last block run at each "
-        "history's last position only; TIGER: "
+        "history's last position only, blocks scored on as many Python threads as torch has, each "
+        "on one torch thread; TIGER: "
         + _tiger_on(results["models"]["tiger/on"])
         + "). The mask count of the off column was itself made cheaper "
         "in the same change (masks counted as bytes, not cast to float), so its scoring passes are "

@@ -92,9 +92,9 @@ class SASRecConfig:
     last_position_only: bool = True
     # evaluation lever, exact: score blocks on this many Python threads at once, each running its ops
     # on one torch thread (torch's own threads split each [64, N] op and cost more than they give on
-    # 2 cores, docs/judges.md). 1 = one block after another on torch's threads (the default until
-    # it is measured); 0 = as many as torch has threads
-    score_workers: int = 1
+    # 2 cores, docs/judges.md). 0 = as many as torch has threads (the default; one thread = off);
+    # 1 = one block after another on torch's threads
+    score_workers: int = 0
     # training lever (docs/judges.md): the dropout modules draw their masks with quasid.rec.dropout's
     # quarter-draw generator (same Bernoulli rate to 2e-5; torch's per-element draw runs on one thread
     # and was a seventh of a 2-thread step); the attention weights' dropout, fused inside
@@ -147,13 +147,14 @@ class SASRecConfig:
 
 #: Every speed lever off: the training and evaluation code path SASRec had before them (issue 14):
 #: the full fp32 [M, N] cross-entropy, two comparison masks per scored batch, each evaluation batch
-#: scored at once with its last block run at every position, torch's dropout.
+#: scored at once on torch's threads with its last block run at every position, torch's dropout.
 LEVERS_OFF: dict[str, Any] = {
     "ce_chunk": 0,
     "ce_bf16": False,
     "rank_count": "compare",
     "score_block": 0,
     "last_position_only": False,
+    "score_workers": 1,
     "fast_dropout": False,
 }
 
