@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from transformers import LogitsProcessorList
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.models.t5.modeling_t5 import T5DenseActDense
 
 from quasid.errors import ConfigError
@@ -15,6 +16,7 @@ from quasid.rec.dropout import FastDropout
 from quasid.rec.evaluate import TrainConfig, Trainer
 from quasid.rec.tiger import LEVERS_OFF, Tiger, TigerConfig, TrieConstraint
 from quasid.rec.tiger.beam import TrieBeamSearch
+from quasid.rec.tiger.dropout import fast_attention
 from quasid.rec.tiger.lean import LeanDenseActDense
 from quasid.sid.table import SIDTable
 
@@ -93,6 +95,27 @@ def test_fast_dropout_model_computes_the_stock_t5_loss() -> None:
     torch.manual_seed(2)
     b = noisy.training_loss(noisy.histories.collate(noisy.examples([np.arange(30)]), np.arange(29)))
     assert not torch.equal(a, b)  # dropout does drop at p = 0.5
+
+
+def test_fast_attention_keeps_sdpa_float32_arithmetic_under_bf16_autocast() -> None:
+    """Stock T5 trains through SDPA, which computes attention in float32 even from bf16 inputs; the
+    fast path must too. Its eager attention in bf16 (scores and weights rounded to 8 bits) erred 16x
+    more than SDPA here, and cells trained with it scored lower (docs/judges.md)."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(8, 4, 20, 32).mul(s).bfloat16() for s in (2.0, 2.0, 1.0))
+    bias = torch.randn(1, 4, 20, 20)
+    exact = torch.softmax(q.double() @ k.double().transpose(2, 3) + bias.double(), -1) @ v.double()
+    exact = exact.transpose(1, 2)  # [b, q, H, d], as both functions return it
+    module = torch.nn.Module().train()
+    module.is_causal = False  # an encoder's self-attention: the bias is the only mask
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, _ = fast_attention(module, q, k, v, None, scaling=1.0, dropout=1e-9, position_bias=bias)
+        stock, _ = sdpa_attention_forward(
+            module, q, k, v, None, scaling=1.0, dropout=1e-9, position_bias=bias
+        )
+    assert fast.dtype == stock.dtype == torch.bfloat16
+    sdpa_error = (stock.double() - exact).abs().max().item()
+    assert (fast.double() - exact).abs().max().item() <= 1.5 * sdpa_error  # bf16 output rounding only
 
 
 def _table() -> SIDTable:
