@@ -452,6 +452,15 @@ def _machine(m: dict[str, Any]) -> str:
     )
 
 
+def _score_workers(model: dict[str, Any]) -> str:
+    """How the recorded SASRec scored its blocks (runs before ``score_workers`` recorded none: off)."""
+    workers = model.get("score_workers", 1)
+    if workers == 1:
+        return ""
+    on = "as many Python threads as torch has" if workers == 0 else f"{workers} Python threads"
+    return f", blocks scored on {on}, each on one torch thread"
+
+
 def _tiger_on(model: dict[str, Any]) -> str:
     """TIGER's "on" column as the run recorded it (the defaults of that day)."""
     parts = ["bf16 autocast" if model["bf16"] else "no bf16"]
@@ -514,8 +523,9 @@ def render(results: dict[str, Any], doc: Path) -> None:
         "in both columns, since the quarter-draw one (`fast_dropout`) failed the quality check "
         "below; ranks counted from one in-place sign pass, 64 users scored at a time so that "
         "their scores stay in the core's L2 cache through the count, the last block run at each "
-        "history's last position only, blocks scored on as many Python threads as torch has, each "
-        "on one torch thread; TIGER: "
+        "history's last position only"
+        + _score_workers(results["models"]["sasrec_sid/on"])
+        + "; TIGER: "
         + _tiger_on(results["models"]["tiger/on"])
         + "). The mask count of the off column was itself made cheaper "
         "in the same change (masks counted as bytes, not cast to float), so its scoring passes are "

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+import quasid.rec.sasrec as sasrec_module
 from quasid.data import Interactions, cold_start_split, leave_one_out
 from quasid.errors import ConfigError, DataError
 from quasid.rec import (
@@ -272,7 +273,9 @@ def test_ranks_over_distinct_sids_equal_ranks_over_every_item() -> None:
 
 
 @pytest.mark.parametrize("item_repr", ["id", "sid", "hybrid"])
-def test_evaluation_levers_change_where_the_work_is_done_not_the_ranks(item_repr: str) -> None:
+def test_evaluation_levers_change_where_the_work_is_done_not_the_ranks(
+    item_repr: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Blocked scoring and the last block at the last position only, against the plain path:
     histories longer than max_len (clipped), of length 1, and a last block of fewer users."""
     _, _, test = leave_one_out_sets(leave_one_out(cycle_interactions()))
@@ -296,7 +299,16 @@ def test_evaluation_levers_change_where_the_work_is_done_not_the_ranks(item_repr
         torch.testing.assert_close(fast._last_hidden(histories), plain._last_hidden(histories))
     threads = torch.get_num_threads()
     a, b = plain.rank_targets(histories, targets), fast.rank_targets(histories, targets)
+    grad_modes: list[bool] = []
+    count = sasrec_module.rank_of_targets
+
+    def spy(scores: torch.Tensor, *args: object, **kwargs: object) -> object:
+        grad_modes.append(torch.is_grad_enabled() or scores.requires_grad)
+        return count(scores, *args, **kwargs)
+
+    monkeypatch.setattr(sasrec_module, "rank_of_targets", spy)
     c = parallel.rank_targets(histories, targets)  # blocks on 3 threads: the same ranks, in order
+    assert grad_modes and not any(grad_modes)  # grad mode is per thread: workers score without it
     assert torch.get_num_threads() == threads  # torch's thread count is given back
     for r in (b, c):
         np.testing.assert_array_equal(a.higher, r.higher)

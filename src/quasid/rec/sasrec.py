@@ -471,13 +471,14 @@ class SASRec(nn.Module):
         block = self.config.score_block or max(len(hidden), 1)
 
         def score(i: int) -> Ranks:
-            return rank_of_targets(
-                hidden[i : i + block] @ vectors.T,  # [block, U or N]
-                columns[i : i + block],
-                weights=weights,
-                overwrite=True,
-                count=self.config.rank_count,
-            )
+            with torch.no_grad():  # grad mode is per thread: a worker does not inherit the caller's
+                return rank_of_targets(
+                    hidden[i : i + block] @ vectors.T,  # [block, U or N]
+                    columns[i : i + block],
+                    weights=weights,
+                    overwrite=True,
+                    count=self.config.rank_count,
+                )
 
         starts = range(0, len(hidden), block)
         workers = min(self.config.score_workers or torch.get_num_threads(), len(starts))
