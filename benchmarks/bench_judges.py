@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -309,6 +310,25 @@ ARITHMETIC_LEVERS: dict[str, dict[str, str]] = {
     "tiger": {"bf16": "bf16", "fast_dropout": "fast dropout", "sortish": "length-sorted batches"},
 }
 BASELINE = "fp32"  # every arithmetic lever off: the code path before issue 14
+#: The commit from which TIGER's fast_dropout path computes attention in float32 (before it, in bf16
+#: under autocast): a cell's code version is part of its setting there, so cells trained on either
+#: side of it are never pooled.
+TIGER_FP32_ATTENTION = "4ad8cdf"
+
+
+def _fp32_attention(commit: str | None) -> bool:
+    """Whether a bench session's commit holds TIGER's float32 fast-path attention (git ancestry)."""
+    if not commit:
+        return False
+    run = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", TIGER_FP32_ATTENTION, commit],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        check=False,
+    )
+    if run.returncode not in (0, 1):
+        raise SystemExit(f"cannot tell whether {commit} holds {TIGER_FP32_ATTENTION}: {run.stderr.decode()}")
+    return run.returncode == 0
 
 
 def add_bench_quality(
@@ -323,6 +343,10 @@ def add_bench_quality(
         for c in bench["cells"]:
             if c["recommender"] == recommender and c["method"] == method:
                 model = c["model"]
+                levers = {k: bool(model.get(k, False)) for k in ARITHMETIC_LEVERS[recommender]}
+                if recommender == "tiger" and levers["fast_dropout"]:
+                    commit = bench["sessions"][c["session"]].get("git_commit")
+                    levers["fp32_attention"] = _fp32_attention(commit)
                 cells.append(
                     {
                         "folder": str(folder),
@@ -332,7 +356,7 @@ def add_bench_quality(
                         "patience": c["train"]["patience"],
                         "epoch_cap": c["train"]["epochs"],
                         "seed": c["seed"],
-                        "levers": {k: bool(model.get(k, False)) for k in ARITHMETIC_LEVERS[recommender]},
+                        "levers": levers,
                         "best_epoch": c["best_epoch"],
                         "epochs_run": c["epochs_run"],
                         "stop": c["stop"],
@@ -361,7 +385,10 @@ def add_bench_quality(
 def _setting(recommender: str, cell: dict[str, Any]) -> str:
     """A quality cell's arithmetic levers that are on, by name (``fp32`` when none is)."""
     names = ARITHMETIC_LEVERS[recommender]
-    return " + ".join(label for key, label in names.items() if cell["levers"][key]) or BASELINE
+    label = " + ".join(label for key, label in names.items() if cell["levers"][key]) or BASELINE
+    if cell["levers"].get("fp32_attention"):  # TIGER's fast path after its attention fix
+        label = label.replace("fast dropout", "fast dropout (fp32 attention)")
+    return label
 
 
 def _quality(results: dict[str, Any], recommender: str) -> list[str]:
