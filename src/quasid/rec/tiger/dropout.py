@@ -3,8 +3,8 @@
 T5 applies dropout on every attention matrix too, inside Hugging Face's attention
 function, where swapping modules cannot reach it. ``use_fast_t5_dropout(t5)``
 swaps every ``nn.Dropout`` for ``FastDropout`` and routes attention through
-``fast_attention`` (eager attention with the same mask; SDPA when not training,
-where there is no dropout).
+``fast_attention`` (eager attention with the same mask, in float32 as SDPA computes
+it; SDPA when not training, where there is no dropout).
 """
 
 from __future__ import annotations

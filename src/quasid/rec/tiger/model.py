@@ -65,6 +65,8 @@ class TigerConfig:
     # bf16 + fast_dropout + sortish -4.5 % [-7.5, -1.5]; bf16 + fast_dropout -1.3 % [-4.5, +1.6];
     # bf16 alone +4.1 % [+1.6, +6.7], and fast_dropout -5.2 % [-8.0, -2.4] against it (3 seeds). So
     # only bf16 is on, as for SASRec, where the quarter-draw dropout failed too (docs/judges.md).
+    # Those fast_dropout cells also ran the fast path's attention in bf16 (stock SDPA: float32);
+    # it is float32 since commit 4ad8cdf, and its re-check is in docs/bench.md (tiger_iso_fa32_*).
     bf16: bool = True  # bfloat16 autocast for training (CPUs with AMX/avx512_bf16, GPUs)
     decode_bf16: bool = False  # bfloat16 autocast for beam search (changes near-tied rankings: off)
     # "trie": TrieBeamSearch (cross-attention keys once per user, one decoder position a step);
