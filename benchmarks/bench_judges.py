@@ -27,6 +27,7 @@ medians reported, with the range of the repeats' own off / on ratios). Per judge
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import subprocess
 import tempfile
@@ -313,9 +314,10 @@ BASELINE = "fp32"  # every arithmetic lever off: the code path before issue 14
 #: The commit from which TIGER's fast_dropout path computes attention in float32 (before it, in bf16
 #: under autocast): a cell's code version is part of its setting there, so cells trained on either
 #: side of it are never pooled.
-TIGER_FP32_ATTENTION = "4ad8cdf"
+TIGER_FP32_ATTENTION = "4ad8cdf5129aa95d54ae82fcf75ed7e947c9330b"
 
 
+@functools.cache  # one git call per session commit, not per cell
 def _fp32_attention(commit: str | None) -> bool:
     """Whether a bench session's commit holds TIGER's float32 fast-path attention (git ancestry)."""
     if not commit:

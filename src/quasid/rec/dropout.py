@@ -8,8 +8,10 @@ matrix), so the draws were a quarter of TIGER's training step and, on 2 threads,
 about a seventh of SASRec's. Both judges have it as a switch (``SASRecConfig.fast_dropout``,
 ``TigerConfig.fast_dropout``), off: their converged test figures fell below those of torch's
 dropout (SASRec -1.7 % over 3 seeds, TIGER -5.2 % over 3; docs/judges.md), though the mask
-below has the same distribution. Drawing full-range int64s and reading each as four
-16-bit uniforms gives the same independent Bernoulli mask with a keep
+below has the same distribution. TIGER's cells also ran their attention in bf16, a bug
+fixed since (``quasid.rec.tiger.dropout``); with float32 attention, 2 seeds give -1.3 %
+(docs/bench.md). Drawing full-range int64s and reading each as four 16-bit uniforms
+gives the same independent Bernoulli mask with a keep
 probability of ``round((1 - p) * 65536) / 65536`` (within 2e-5 of ``1 - p``),
 from the same seeded torch generator, at a quarter of the draws.
 
