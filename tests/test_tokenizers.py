@@ -129,3 +129,19 @@ def test_validation_messages_name_the_problem():
         get_tokenizer_class("nope")
     with pytest.raises(DataError, match="no tokenizer file"):
         SIDTokenizer.load("/nonexistent/tokenizer.pt")
+
+
+def test_loss_reduction_mean_is_the_element_mean_of_the_sums():
+    # one full-batch step: both fits take their first record on the same initial model
+    x = clustered(n=256)
+    kw = dict(n_levels=3, codebook_size=16, epochs=1, batch_size=256, latent_dim=8, bf16=False, seed=1)
+    total = RQVAE(**kw).fit(x).history_[0]
+    mean = RQVAE(**kw, loss_reduction="mean").fit(x).history_[0]
+    assert mean["recon"] == pytest.approx(total["recon"] / x.shape[1], rel=1e-5)
+    for term in ("codebook", "commit"):
+        assert mean[term] == pytest.approx(total[term] / (8 * 3), rel=1e-5)
+
+
+def test_unknown_loss_reduction_is_refused_by_name():
+    with pytest.raises(ConfigError, match="loss_reduction"):
+        RQVAE(codebook_size=16, loss_reduction="max").fit(clustered(n=64))

@@ -47,6 +47,9 @@ AuxiliaryLoss = Callable[[Tensor, Tensor, Tensor], Any]
 BatchTerms = Callable[[Tensor, Tensor, Tensor, int], tuple[dict[str, Tensor], Tensor]]
 
 
+#: How the reconstruction and quantizer losses reduce (``RQVAEConfig.loss_reduction``).
+LOSS_REDUCTIONS = ("sum", "mean")
+
 #: TIGER's RQ-VAE encoder: an MLP 512-256-128 into a 32-d latent (RQVAEConfig's default).
 MLP_ENCODER: dict[str, Any] = {"hidden_dims": [512, 256, 128], "latent_dim": 32}
 
@@ -60,6 +63,12 @@ class RQVAEConfig(TokenizerConfig):
     lr: float = 1e-3
     weight_decay: float = 1e-4
     beta: float = 0.25  # commitment weight
+    # how the reconstruction and quantizer losses reduce, which sets the scale an auxiliary loss's
+    # weight is read against: "sum" (per-row sums: over the input dims, over the latent dims and
+    # levels) or "mean" (element means, the quantizer's averaged over levels: TIGER's, LC-Rec's and
+    # CollisionGenRec's). Their QuaSID weights were written for "mean"; under "sum" the same
+    # weights are about D (input dims) times weaker against the reconstruction.
+    loss_reduction: str = "sum"
     standardize: bool = True  # centre inputs and scale to unit global std before the encoder
     kmeans_init: bool = True  # codebooks from k-means on the first latents
     kmeans_init_samples: int = 20000
@@ -83,6 +92,10 @@ class RQVAEConfig(TokenizerConfig):
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.beta < 0 or self.weight_decay < 0:
             raise ConfigError("lr must be > 0, beta and weight_decay >= 0")
+        if self.loss_reduction not in LOSS_REDUCTIONS:
+            raise ConfigError(
+                f"loss_reduction must be one of {list(LOSS_REDUCTIONS)}, got {self.loss_reduction!r}"
+            )
         if not self.encode_bf16_tol >= 0:
             raise ConfigError(f"encode_bf16_tol must be >= 0, got {self.encode_bf16_tol}")
         if any(h < 1 for h in self.hidden_dims):
@@ -305,14 +318,19 @@ class RQVAE(SIDTokenizer):
         codes. Distributed, each term is scaled by rows / (global rows / processes), so DDP's average of
         the processes' gradients is the gradient of the global batch's mean."""
         assert self.model_ is not None
-        x_hat, z, q = self.model_(self._encoder_input(xb, idx), bf16=self.config.bf16)
+        cfg = self.config
+        x_hat, z, q = self.model_(self._encoder_input(xb, idx), bf16=cfg.bf16)
+        if cfg.loss_reduction == "mean":  # element means; the quantizer's per-level row sums to a level mean
+            recon, quant_scale = F.mse_loss(x_hat, xb), 1.0 / (cfg.latent_dim * cfg.n_levels)
+        else:  # per-row sums, mean over rows
+            recon, quant_scale = F.mse_loss(x_hat, xb, reduction="sum") / len(xb), 1.0
         terms = {
-            "recon": F.mse_loss(x_hat, xb, reduction="sum") / len(xb),  # per-row sum, mean over rows
-            "codebook": q.codebook_loss,
-            "commit": self.config.beta * q.commitment_loss,
+            "recon": recon,
+            "codebook": q.codebook_loss * quant_scale,
+            "commit": cfg.beta * q.commitment_loss * quant_scale,
         }
         world = distributed.world_size()
-        across = self.config.pairs_across_ranks and world > 1
+        across = cfg.pairs_across_ranks and world > 1
         if not across:
             terms.update(self._auxiliary_losses(idx, z, q, epoch))
         if world > 1:
