@@ -9,11 +9,11 @@ about a seventh of SASRec's. Both judges have it as a switch (``SASRecConfig.fas
 ``TigerConfig.fast_dropout``), off: their converged test figures fell below those of torch's
 dropout (SASRec -1.7 % over 3 seeds, TIGER -5.2 % over 3; docs/judges.md), though the mask
 below has the same distribution. TIGER's cells also ran their attention in bf16, a bug
-fixed since (``quasid.rec.tiger.dropout``); with float32 attention, 2 seeds give -1.3 %
-(docs/bench.md). Drawing full-range int64s and reading each as four 16-bit uniforms
-gives the same independent Bernoulli mask with a keep
-probability of ``round((1 - p) * 65536) / 65536`` (within 2e-5 of ``1 - p``),
-from the same seeded torch generator, at a quarter of the draws.
+fixed since (``quasid.rec.tiger.dropout``); with float32 attention, 3 seeds give -2.4 %
+[-4.9, +0.3] against bf16 alone (docs/bench.md), so TIGER's switch stays off too.
+Drawing full-range int64s and reading each as four 16-bit uniforms gives the same
+independent Bernoulli mask with a keep probability of ``round((1 - p) * 65536) / 65536``
+(within 2e-5 of ``1 - p``), from the same seeded torch generator, at a quarter of the draws.
 
 ``use_fast_dropout(model)`` swaps every ``nn.Dropout`` module of a model for
 ``FastDropout``; dropout applied inside a fused op (``nn.MultiheadAttention``'s
