@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from transformers import LogitsProcessorList
 
 from quasid.errors import ConfigError, DataError
 from quasid.rec.evaluate import EvalSet, TrainConfig, Trainer
+from quasid.rec.metrics import ndcg_at_k
 from quasid.rec.tiger import (
     EOS,
     PAD,
@@ -162,7 +165,7 @@ def test_catalog_smaller_than_the_beam(one_root: bool) -> None:
     for row in leaves.tolist():
         assert sorted(row[:12]) == list(range(12)) and row[12:] == [-1] * 8
     ranks = model.rank_targets([np.array([0])] * 12, np.arange(12))
-    assert sorted(ranks.tolist()) == list(range(12))
+    assert sorted(ranks.higher.tolist()) == list(range(12)) and not ranks.ties.any()
 
 
 def test_processor_matches_prefix_allowed_tokens_fn() -> None:
@@ -178,19 +181,46 @@ def test_processor_matches_prefix_allowed_tokens_fn() -> None:
 
 
 def test_ranks_and_ties_without_dedup() -> None:
-    # items 0 and 1 share a SID: they share one beam and so one rank
+    # items 0 and 1 share a SID: one beam stands for both. "expected" ranks them as two tied items
+    # after every item of the earlier beams; "shared" (the old reading) gives both the beam's position
     codes = np.array([[i // 6, i % 6] for i in range(30)])
     codes[1] = codes[0]
+    codes[3] = codes[2] = codes[4]  # and items 2, 3, 4 share another
     table = SIDTable.from_codes(np.arange(30), codes, 6, disambiguate=False)
-    model = Tiger(table, TINY)
-    hist = [np.array([5, 6])] * 2
-    leaves = model.decode(hist)
-    r = model.rank_targets(hist, np.array([0, 1]))
-    assert r[0] == r[1] == list(leaves[0]).index(model.trie.item_leaf[0])
-    rec = model.recommend(hist, k=29)
-    pos = list(rec[0])
-    assert abs(pos.index(0) - pos.index(1)) == 1  # listed together
-    assert ranks_in_beams(np.array([[4, 2, -1], [4, 2, -1]]), np.array([7, 2])).tolist() == [np.inf, 1.0]
+    hist = [np.array([5, 6])] * 5
+    expected = Tiger(table, TINY)
+    shared = Tiger(table, dataclasses.replace(TINY, rank_ties="shared"))
+    shared.load_state_dict(expected.state_dict())
+    leaves = list(expected.decode(hist)[0])
+    sizes = expected.trie.leaf_sizes[np.array(leaves)]
+    pos = leaves.index(expected.trie.item_leaf[0])
+    r = expected.rank_targets(hist, np.arange(5))
+    assert r.higher[0] == r.higher[1] == sizes[:pos].sum() and r.ties[:2].tolist() == [1, 1]
+    assert r.ties[2:].tolist() == [2, 2, 2]
+    s = shared.rank_targets(hist, np.arange(5))
+    assert s.higher[0] == s.higher[1] == pos and not s.ties.any()
+    assert (r.higher >= s.higher).all()  # a beam of several items never ranks a target higher
+    rec = expected.recommend(hist, k=29)
+    rec_pos = list(rec[0])
+    assert abs(rec_pos.index(0) - rec_pos.index(1)) == 1  # listed together
+
+
+def test_ranks_in_beams_counts_the_items_of_earlier_beams() -> None:
+    leaves = np.array([[4, 2, -1], [4, 2, -1], [2, 4, 0]])
+    targets = np.array([7, 2, 2])
+    plain = ranks_in_beams(leaves, targets)
+    assert plain.higher.tolist() == [np.inf, 1.0, 0.0] and plain.ties.tolist() == [0, 0, 0]
+    sizes = np.array([1, 0, 2, 0, 3, 0, 0, 1])  # leaf 4 holds 3 items, leaf 2 two
+    r = ranks_in_beams(leaves, targets, sizes)
+    assert r.higher.tolist() == [np.inf, 3.0, 0.0] and r.ties.tolist() == [0, 1, 1]
+    with_ones = ranks_in_beams(leaves, targets, np.ones(8, dtype=np.int64))
+    assert with_ones.higher.tolist() == plain.higher.tolist()  # a dedup table: the two readings agree
+    assert ndcg_at_k(r, 2) < ndcg_at_k(plain, 2)
+
+
+def test_unknown_rank_ties_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="rank_ties"):
+        TigerConfig(rank_ties="optimistic").validate()
 
 
 # --- inputs ----------------------------------------------------------------------------------

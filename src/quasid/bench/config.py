@@ -82,8 +82,15 @@ VALID_USERS_DEFAULTS = {"sasrec_sid": 0, "sasrec_id": 0, "sasrec_hybrid": 0, "ti
 #: the new, and a config that pins the first value keeps the digest its committed cells were made under.
 FIRST_DEFAULTS: dict[str, dict[str, Any]] = {
     "tokenizer": {"bf16": False},  # RQVAEConfig.bf16: bf16 MLP training (issue 14)
-    # TigerConfig levers (issue 14); micro_batch was 256 while sortish batches were the default
-    "tiger": {"bf16": False, "fast_dropout": False, "sortish": False, "micro_batch": 256},
+    # TigerConfig levers (issue 14); micro_batch was 256 while sortish batches were the default;
+    # rank_ties: the items sharing a decoded SID took that beam's position until "expected" (issue 11)
+    "tiger": {
+        "bf16": False,
+        "fast_dropout": False,
+        "sortish": False,
+        "micro_batch": 256,
+        "rank_ties": "shared",
+    },
     # SASRecConfig.ce_bf16: bf16 products in the streamed cross-entropy; fast_dropout: the quarter-draw
     # dropout masks (issue 14, docs/judges.md)
     **{

@@ -8,11 +8,17 @@ beam order is the ranking. The transformer is Hugging Face's
 checkpoint): the published TIGER numbers come from exactly this architecture.
 
 Ranking semantics: with a disambiguation level every full SID is one item, so
-each beam is one item. Without it, all items that share a SID share that beam's
-rank (an optimistic tie, documented rather than broken arbitrarily). A target
-that is not among the ``beam_size`` decoded SIDs gets rank ``inf``: a miss for
-every K. Figures are only meaningful for ``K <= beam_size`` (beyond it, a
-longer beam could have found the target).
+each beam is one item. Without it, a decoded SID stands for every item that
+shares it, and ``TigerConfig.rank_ties`` says how they rank. ``"expected"`` (the
+default) lists each beam's items in turn: the items of earlier beams rank above
+the target, the others of its own beam tie with it (a uniform tie-break, as
+SASRec's scores tie), so a top-K holds K items. ``"shared"`` gives all of a
+beam's items that beam's position, so a top-K of beams can hold more than K
+items; it over-counts tables with collisions and is kept only to reproduce the
+TIGER cells committed before the switch. A target that is not among the
+``beam_size`` decoded SIDs gets rank ``inf``: a miss for every K. Figures are
+only meaningful for ``K <= beam_size`` (beyond it, a longer beam could have
+found the target).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from torch import nn
 from transformers import GenerationConfig, LogitsProcessorList, T5Config, T5ForConditionalGeneration
 
 from quasid.errors import ConfigError, DataError
+from quasid.rec.metrics import Ranks
 from quasid.rec.tiger.beam import TrieBeamSearch
 from quasid.rec.tiger.dropout import use_fast_t5_dropout
 from quasid.rec.tiger.examples import ExampleRef, HistoryEncoder, PrefixExamples
@@ -36,6 +43,7 @@ from quasid.rec.tiger.vocab import BOS, EOS, PAD, SIDVocab, item_tokens
 from quasid.sid.table import SIDTable
 
 BEAM_SEARCHES = ("trie", "generate")
+RANK_TIES = ("expected", "shared")
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,9 @@ class TigerConfig:
     beam_search: str = "trie"
     fast_dropout: bool = False  # FastDropout: a quarter of the random draws per dropout mask (CPU-bound)
     sortish: bool = False  # give the Trainer example lengths, so a batch holds histories of similar length
+    # how the items sharing a decoded SID rank (tables without a dedup level; module docstring):
+    # "expected" = one item per position, ties broken uniformly; "shared" = the beam's position for all
+    rank_ties: str = "expected"
     seed: int = 0  # weight initialisation
 
     def validate(self) -> None:
@@ -104,6 +115,8 @@ class TigerConfig:
             raise ConfigError(
                 f"TigerConfig.beam_search={self.beam_search!r}: use one of {list(BEAM_SEARCHES)}"
             )
+        if self.rank_ties not in RANK_TIES:
+            raise ConfigError(f"TigerConfig.rank_ties={self.rank_ties!r}: use one of {list(RANK_TIES)}")
 
     def t5_config(self, vocab: SIDVocab) -> T5Config:
         """The ``T5Config`` for this architecture over ``vocab``."""
@@ -330,8 +343,9 @@ class Tiger(nn.Module):
 
     def rank_targets(
         self, histories: Sequence[np.ndarray], targets: np.ndarray, users: Sequence[object] | None = None
-    ) -> np.ndarray:
-        """``[n]`` float 0-based rank of each target in the beam list; ``inf`` when it is not in it."""
+    ) -> Ranks:
+        """0-based rank (with ties) of each target in the beam list, as ``config.rank_ties`` reads a
+        beam of several items; ``inf`` when the target is not in the list."""
         targets = np.asarray(targets, dtype=np.int64)
         if len(targets) != len(histories):
             raise DataError(
@@ -340,7 +354,8 @@ class Tiger(nn.Module):
         if targets.size and (targets.min() < 0 or targets.max() >= self.n_items):
             raise DataError(f"target item rows outside [0, {self.n_items})")
         leaves = self.decode(histories, users)  # [n, B]
-        return ranks_in_beams(leaves, self.trie.item_leaf[targets])
+        sizes = self.trie.leaf_sizes if self.config.rank_ties == "expected" else None
+        return ranks_in_beams(leaves, self.trie.item_leaf[targets], sizes)
 
 
 def _first_distinct(leaves: np.ndarray) -> np.ndarray:
@@ -356,7 +371,24 @@ def _first_distinct(leaves: np.ndarray) -> np.ndarray:
     return out
 
 
-def ranks_in_beams(leaves: np.ndarray, target_leaves: np.ndarray) -> np.ndarray:
-    """``[n]`` float position of ``target_leaves`` in each row of ``leaves`` ``[n, B]``, ``inf`` if absent."""
+def ranks_in_beams(
+    leaves: np.ndarray, target_leaves: np.ndarray, leaf_sizes: np.ndarray | None = None
+) -> Ranks:
+    """Rank of ``target_leaves`` in each row of distinct ``leaves`` ``[n, B]`` (-1 pads), ``inf`` if absent.
+
+    ``leaf_sizes`` (items per leaf): every item of an earlier leaf ranks above the target and the
+    other items of its own leaf tie with it. ``None``: one rank per leaf (a leaf's items share it).
+    """
+    leaves = np.asarray(leaves)
     hit = leaves == np.asarray(target_leaves)[:, None]  # [n, B]
-    return np.where(hit.any(axis=1), hit.argmax(axis=1), np.inf)
+    found = hit.any(axis=1)
+    pos = hit.argmax(axis=1)
+    if leaf_sizes is None:
+        sizes = np.ones(leaves.shape, dtype=np.int64)
+    else:
+        sizes = np.where(leaves >= 0, np.asarray(leaf_sizes)[np.maximum(leaves, 0)], 0)  # [n, B]
+    rows = np.arange(len(leaves))
+    before = (np.cumsum(sizes, axis=1) - sizes)[rows, pos]  # items in the leaves decoded earlier
+    higher = np.where(found, before, np.inf).astype(np.float64)
+    ties = np.where(found, sizes[rows, pos] - 1, 0).astype(np.int64)
+    return Ranks(higher, ties)

@@ -91,6 +91,7 @@ class SIDTrie:
         self.leaf_ptr = np.r_[
             0, np.cumsum(np.bincount(self.item_leaf, minlength=self.n_leaves))
         ]  # [n_leaves+1]
+        self.leaf_sizes = np.diff(self.leaf_ptr)  # [n_leaves] items per full SID
 
     # --- walking --------------------------------------------------------------------------
     def walk(self, prefixes: torch.Tensor) -> torch.Tensor:
