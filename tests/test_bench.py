@@ -100,6 +100,7 @@ def test_tiny_bench_writes_the_report_folder_and_a_rerun_skips_finished_cells(tm
     assert "Cells done: 10 of 10. SID tables: 4 of 4." in report and "## Intrinsic SID metrics" in report
     assert "plots/metrics_tiger.png" in report and "quasid bench" in report
     assert f"x{results['sessions'][0]['cpu_count']} ({isa})" in report  # the machine's bf16 kind
+    assert 'TIGER ranking (`rank_ties = "expected"`)' in report  # how a beam of several items ranks
 
     # a re-run on the same folder trains and fits nothing
     original_train_cell = bench_runner.train_cell

@@ -208,11 +208,20 @@ def protocol_lines(config: BenchConfig) -> list[str]:
             f"  - `{name}`: at most {t.epochs} epochs, validation every {t.eval_every}, "
             f"patience {t.patience} evaluations, {budget}"
         )
-    return [
+    out = [
         "- Stopping: early stopping on validation NDCG@10 under an epoch cap; a cell marked *capped while",
         "  improving* ran into the cap with its best epoch inside the last patience window (not converged):",
         *lines,
     ]
+    if "tiger" in config.recommenders:
+        ties = config.model_config("tiger", 0).rank_ties
+        how = {
+            "expected": "tie with each other, after every item of the earlier beams",
+            "shared": "all take that beam's position (a top-K of beams can hold more than K items; this "
+            "over-counts tables with collisions)",
+        }[ties]
+        out.append(f'- TIGER ranking (`rank_ties = "{ties}"`): the items sharing a decoded SID {how}')
+    return out
 
 
 def intrinsic_section(sids: list[dict[str, Any]], roles: dict[str, str], order: list[str]) -> list[str]:
