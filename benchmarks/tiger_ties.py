@@ -34,8 +34,9 @@ RECOMMENDER = "tiger"
 
 def sid_sizes(codes: np.ndarray) -> np.ndarray:
     """``[N]``: how many items carry each item's full SID (1 = a unique SID)."""
-    _, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
-    return counts[inverse.reshape(-1)]
+    from quasid.metrics.grouping import combine_keys, group_sizes
+
+    return group_sizes(combine_keys(list(codes.T), codes.max(axis=0) + 1))
 
 
 def bounded_ndcg(
@@ -70,7 +71,11 @@ def folder_rows(folder: Path) -> list[dict[str, Any]]:
     cells = [
         c
         for c in results["cells"]
-        if c["recommender"] == RECOMMENDER and c["method"] and config.cell_matches(c) and c.get("test_top")
+        if c["recommender"] == RECOMMENDER
+        and c["method"]
+        and config.cell_matches(c)
+        and c.get("test_top")
+        and c.get("model", {}).get("rank_ties", "shared") == "shared"  # else ranked with ties already
     ]
     dataset = pipeline.load_data(config.data)
     data = protocol_data(dataset, config)
@@ -79,8 +84,6 @@ def folder_rows(folder: Path) -> list[dict[str, Any]]:
     for cell in sorted(cells, key=lambda c: (c["method"], c["seed"])):
         spec, seed = config.method_spec(cell["method"]), int(cell["seed"])
         record = results["sids"].get(f"{spec.label}/s{seed}", {})
-        if cell.get("model", {}).get("rank_ties", "shared") != "shared":
-            continue  # ranked with ties already: nothing to bound
         if record.get("dedup") and spec.is_tokenizer:
             continue  # a tokenizer's dedup token makes every SID one item: both readings agree
         table = method_sids(spec, seed, tokenizer_data, config, folder / "runs", progress=False).table
